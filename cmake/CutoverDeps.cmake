@@ -1,0 +1,26 @@
+# Third-party dependencies, all from Debian bookworm packages (see deploy/setup.sh).
+find_package(Threads REQUIRED)
+find_package(Protobuf CONFIG QUIET)
+if(NOT Protobuf_FOUND)
+  find_package(Protobuf REQUIRED)
+endif()
+find_package(gRPC CONFIG REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(GTest REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+
+# PostgreSQL server binaries (initdb, postgres, pg_dump, pg_restore, pgbench).
+find_program(CUTOVER_PG_CONFIG pg_config REQUIRED)
+execute_process(COMMAND ${CUTOVER_PG_CONFIG} --bindir
+                OUTPUT_VARIABLE CUTOVER_PG_BINDIR OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(EXISTS /usr/lib/postgresql/15/bin/initdb)
+  set(CUTOVER_PG_BINDIR /usr/lib/postgresql/15/bin)
+endif()
+set(CUTOVER_PG_BINDIR "${CUTOVER_PG_BINDIR}" CACHE PATH "PostgreSQL server binaries")
+find_program(CUTOVER_PGBOUNCER pgbouncer PATHS /usr/sbin /usr/bin)

@@ -1,0 +1,48 @@
+# Build helpers shared by every module: one warnings target, the sanitizer
+# option, and cutover_library / cutover_binary / cutover_test.
+
+add_library(cutover_warnings INTERFACE)
+target_compile_options(cutover_warnings INTERFACE -Wall -Wextra -Werror -Wno-unused-parameter)
+
+add_library(cutover_sanitize INTERFACE)
+if(CUTOVER_SANITIZE)
+  target_compile_options(cutover_sanitize INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(cutover_sanitize INTERFACE -fsanitize=address,undefined)
+endif()
+
+# cutover_library(NAME <target> SRCS ... DEPS ... [PUBLIC_INCLUDE dir])
+# Creates target cutover_<NAME> and alias cutover::<NAME>.
+function(cutover_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;INCLUDES" ${ARGN})
+  set(tgt cutover_${ARG_NAME})
+  add_library(${tgt} STATIC ${ARG_SRCS})
+  add_library(cutover::${ARG_NAME} ALIAS ${tgt})
+  if(ARG_INCLUDES)
+    target_include_directories(${tgt} PUBLIC ${ARG_INCLUDES})
+  endif()
+  target_link_libraries(${tgt} PUBLIC ${ARG_DEPS} PRIVATE cutover_warnings)
+  target_link_libraries(${tgt} PUBLIC cutover_sanitize)
+endfunction()
+
+# cutover_binary(NAME <exe> SRCS ... DEPS ...)
+function(cutover_binary)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} cutover_warnings cutover_sanitize)
+endfunction()
+
+# cutover_test(NAME <test> SRCS ... DEPS ... LABELS unit|pg|kafka|e2e [TIMEOUT s])
+# A GoogleTest binary registered with CTest under the given labels.
+function(cutover_test)
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main
+                        cutover_warnings cutover_sanitize)
+  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "CUTOVER_SOURCE_DIR=${PROJECT_SOURCE_DIR};CUTOVER_BINARY_DIR=${PROJECT_BINARY_DIR};CUTOVER_PG_BINDIR=${CUTOVER_PG_BINDIR}")
+endfunction()

@@ -1,0 +1,10 @@
+#include "cutover/common/clock.h"
+
+namespace cutover {
+
+Clock* Clock::Real() {
+  static RealClock* clock = new RealClock();
+  return clock;
+}
+
+}  // namespace cutover
