@@ -30,7 +30,7 @@ constexpr char kNotExtensionMember[] =
 
 std::string TableInfo::QualifiedName() const { return pg::QualifiedName(schema, name); }
 std::string TableInfo::DisplayName() const { return absl::StrCat(schema, ".", name); }
-std::string SequenceInfo::QualifiedName() const { return pg::QualifiedName(schema, name); }
+std::string RelationName::QualifiedName() const { return pg::QualifiedName(schema, name); }
 
 const TableInfo* Catalog::FindTable(uint32_t oid) const {
   for (const auto& t : tables) {
@@ -152,6 +152,12 @@ absl::StatusOr<Catalog> ReadCatalog(pqxx::transaction_base& tx, const CatalogFil
         "WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND ",
         schema_pred, " AND ", kNotExtensionMember, " ORDER BY 1, 2"));
     for (const auto& r : rows) cat.sequences.push_back({r[0].as<std::string>(), r[1].as<std::string>()});
+
+    rows = tx.exec(absl::StrCat(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'm' AND c.relispopulated AND ",
+        schema_pred, " AND ", kNotExtensionMember, " ORDER BY c.oid"));
+    for (const auto& r : rows) cat.populated_matviews.push_back({r[0].as<std::string>(), r[1].as<std::string>()});
 
     // Objects we refuse.
     rows = tx.exec(absl::StrCat(

@@ -564,6 +564,10 @@ absl::StatusOr<cutover::v1::CopyReport> PgCopier::CopyAfterPreflight(const CopyR
                                            is_called ? "true" : "false", ")"))
                         .status());
   }
+  for (const auto& mv : catalog.populated_matviews) {
+    RETURN_IF_ERROR(Annotate(green.Exec(absl::StrCat("REFRESH MATERIALIZED VIEW ", mv.QualifiedName())).status(),
+                             absl::StrCat("refreshing materialized view ", mv.schema, ".", mv.name)));
+  }
   const absl::Time t_post = clock_->Now();
   *report.mutable_data_and_index_duration() = ToProto(t_post - t_data);
   RETURN_IF_ERROR(SetAttemptState(green, *attempt_id, "copied"));

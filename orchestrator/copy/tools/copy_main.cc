@@ -58,12 +58,15 @@ int main(int argc, char** argv) {
   CLI::App app{"cutover-copy: consistent, parallel blue -> green PostgreSQL copy with verification"};
   std::string blue, green, output = "text", log_level = "warn", work_dir, mwm;
   int table_jobs = 2, index_jobs = 2;
+  int64_t max_bps = 0;
   bool no_verify = false, no_hash = false, no_owner = false, no_analyze = false, quiet = false;
   app.add_option("--blue", blue, "blue DSN (source)")->required();
   app.add_option("--green", green, "green DSN (target, must be empty)")->required();
   app.add_option("--table-jobs", table_jobs, "parallel table-data workers")->check(CLI::Range(1, 64));
   app.add_option("--index-jobs", index_jobs, "parallel index builders")->check(CLI::Range(1, 64));
   app.add_option("--maintenance-work-mem", mwm, "maintenance_work_mem per index session (default 1GB)");
+  app.add_option("--max-bytes-per-second", max_bps, "throttle the data copy (0 = unlimited)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--work-dir", work_dir, "where the schema dump goes (default: a temp dir)");
   app.add_flag("--no-verify", no_verify, "skip verification entirely");
   app.add_flag("--no-content-hash", no_hash, "verify row counts only");
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
   req.options.set_skip_content_hash(no_hash);
   req.options.set_no_owner(no_owner);
   req.options.set_analyze(!no_analyze);
+  req.options.set_max_bytes_per_second(max_bps);
   if (!mwm.empty()) req.options.set_maintenance_work_mem(mwm);
 
   auto copier = cutover::copy::NewPgCopier();

@@ -57,7 +57,8 @@ struct ForeignKeyInfo {
   bool validated = true;
 };
 
-struct SequenceInfo {
+// A schema-qualified relation name (sequences, materialized views).
+struct RelationName {
   std::string schema;
   std::string name;
   std::string QualifiedName() const;
@@ -73,7 +74,10 @@ struct Catalog {
   std::vector<TableInfo> tables;
   std::vector<IndexInfo> indexes;
   std::vector<ForeignKeyInfo> foreign_keys;
-  std::vector<SequenceInfo> sequences;
+  std::vector<RelationName> sequences;
+  // Materialized views populated on blue, in creation (oid) order: refreshed
+  // on green after post-data (a schema-only dump leaves them unpopulated).
+  std::vector<RelationName> populated_matviews;
   std::vector<Unsupported> unsupported;
   std::vector<std::string> extensions;    // other than plpgsql
   std::vector<std::string> owner_roles;   // roles owning objects to copy
