@@ -3,7 +3,7 @@
 
 add_library(cutover_warnings INTERFACE)
 # -Wno-restrict: GCC 12 false positives inside libstdc++ string code (GCC bug 105329).
-target_compile_options(cutover_warnings INTERFACE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-restrict)
+target_compile_options(cutover_warnings INTERFACE -Wall -Wextra -Werror -Wno-unused-parameter $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
 
 add_library(cutover_sanitize INTERFACE)
 if(CUTOVER_SANITIZE)

@@ -26,6 +26,7 @@ done
 bin="$root/build"
 sandbox_tool="$bin/deploy/sandbox/cutover-sandbox"
 work="$(mktemp -d /tmp/cutover-quickstart-XXXXXX)"
+chmod 755 "$work"  # the postgres user must reach the sandbox inside
 sandbox="$work/sandbox"
 
 cleanup() {
