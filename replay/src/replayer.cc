@@ -224,27 +224,33 @@ ReplayCounters Replayer::stats() const {
 
 absl::Status Replayer::ApplyPlan(pqxx::work& tx, const BatchPlan& plan, bool isolate, ReplayCounters* delta,
                                  std::vector<DeadLetter>* dead) {
-  // 1. Events already in the ledger are duplicates.
-  std::vector<std::optional<std::string>> ids;
+  // 1. Claim every event in the ledger first: the ones already there are
+  //    duplicates (one statement, no separate lookup).
+  std::vector<std::optional<std::string>> ids, id_rules;
   for (const auto& [rule, events] : plan.by_rule) {
-    for (const auto& e : events) ids.emplace_back(e.event_id);
+    for (const auto& e : events) {
+      ids.emplace_back(e.event_id);
+      id_rules.emplace_back(e.rule);
+    }
   }
-  std::set<std::string> done;
+  std::set<std::string> fresh_ids;
   if (!ids.empty()) {
-    auto r = tx.exec_params("SELECT event_id::text FROM cutover_replay.applied WHERE event_id = ANY($1::uuid[])",
-                            TextArrayLiteral(ids));
-    for (const auto& row : r) done.insert(row[0].as<std::string>());
+    auto r = tx.exec_params("INSERT INTO cutover_replay.applied (event_id, cutover_id, rule, outcome) "
+                            "SELECT u.id, $2, u.rule, 'applied' FROM unnest($1::uuid[], $3::text[]) AS u(id, rule) "
+                            "ON CONFLICT DO NOTHING RETURNING event_id::text",
+                            TextArrayLiteral(ids), options_.cutover_id, TextArrayLiteral(id_rules));
+    for (const auto& row : r) fresh_ids.insert(row[0].as<std::string>());
   }
-  delta->duplicates += static_cast<int64_t>(done.size()) + plan.duplicates_in_batch;
+  delta->duplicates += static_cast<int64_t>(ids.size() - fresh_ids.size()) + plan.duplicates_in_batch;
 
   // 2. Apply, set-based per statement (or event by event when isolating a failure).
   std::set<std::string> touched;
-  std::vector<std::optional<std::string>> ledger_ids, ledger_rules, ledger_outcomes;
+  std::vector<std::optional<std::string>> noops, failed;
   for (const auto& [rule_name, events] : plan.by_rule) {
     const CompiledRule& rule = compiled_.at(rule_name);
     std::vector<const PlannedEvent*> fresh;
     for (const auto& e : events) {
-      if (!done.count(e.event_id)) fresh.push_back(&e);
+      if (fresh_ids.count(e.event_id)) fresh.push_back(&e);
     }
     if (fresh.empty()) continue;
     auto run = [&](pqxx::transaction_base& t, const std::vector<const PlannedEvent*>& evs) {
@@ -281,27 +287,30 @@ absl::Status Replayer::ApplyPlan(pqxx::work& tx, const BatchPlan& plan, bool iso
           sub.commit();
           applied_events.push_back(e);
         } catch (const pqxx::sql_error& err) {
+          failed.emplace_back(e->event_id);
           dead->push_back({e->position, e->event_id,
                            absl::StrCat("apply failed on ", options_.apply_what, ": ", err.what()), ""});
         }
       }
     }
     for (const auto* e : applied_events) {
-      ledger_ids.emplace_back(e->event_id);
-      ledger_rules.emplace_back(e->rule);
-      const bool hit = touched.count(e->event_id) > 0;
-      ledger_outcomes.emplace_back(hit ? "applied" : "noop");
-      ++(hit ? delta->applied : delta->noops);
+      if (touched.count(e->event_id)) {
+        ++delta->applied;
+      } else {
+        ++delta->noops;
+        noops.emplace_back(e->event_id);
+      }
     }
   }
 
-  // 3. Ledger, dead letters, positions: in the same transaction.
-  if (!ledger_ids.empty()) {
-    tx.exec_params("INSERT INTO cutover_replay.applied (event_id, cutover_id, rule, outcome) "
-                   "SELECT u.id, $2, u.rule, u.outcome FROM unnest($1::uuid[], $3::text[], $4::text[]) "
-                   "AS u(id, rule, outcome) ON CONFLICT DO NOTHING",
-                   TextArrayLiteral(ledger_ids), options_.cutover_id, TextArrayLiteral(ledger_rules),
-                   TextArrayLiteral(ledger_outcomes));
+  // 3. Outcomes, dead letters, positions: in the same transaction.
+  if (!noops.empty()) {
+    tx.exec_params("UPDATE cutover_replay.applied SET outcome = 'noop' WHERE event_id = ANY($1::uuid[])",
+                   TextArrayLiteral(noops));
+  }
+  if (!failed.empty()) {
+    // A dead-lettered event is not applied: a later redelivery may try again.
+    tx.exec_params("DELETE FROM cutover_replay.applied WHERE event_id = ANY($1::uuid[])", TextArrayLiteral(failed));
   }
   for (const auto& d : *dead) {
     pqxx::binarystring payload(d.payload.data(), d.payload.size());

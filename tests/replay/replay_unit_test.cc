@@ -7,6 +7,8 @@
 #include "cutover/replay/event.h"
 #include "cutover/replay/memory_queue.h"
 #include "cutover/replay/queue.h"
+#include "cutover/replay/replayer.h"
+#include "cutover/replay/rules.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -237,6 +239,75 @@ TEST(ApiCapture, FieldLevelErrors) {
   e.set_cutover_id("c2");
   EXPECT_THAT(std::string(api.Record(e).status().message()), HasSubstr("event.cutover_id 'c2' is not this cutover"));
   EXPECT_EQ(q.size(), 0);  // nothing appended for any of them
+}
+
+TEST(Replayer, TextArrayLiteralEscapes) {
+  EXPECT_EQ(TextArrayLiteral({std::string("a"), std::nullopt, std::string("q\"u\\o,te}")}),
+            "{\"a\",NULL,\"q\\\"u\\\\o,te}\"}");
+  EXPECT_EQ(TextArrayLiteral({}), "{}");
+}
+
+TEST(Replayer, SetBasedRewrite) {
+  auto del = ParseApply("DELETE FROM hydra_oauth2_access WHERE signature = :signature");
+  ASSERT_TRUE(del.ok()) << del.status();
+  auto sql = SetBasedSql(*del, {"character varying"});
+  ASSERT_TRUE(sql.ok());
+  EXPECT_EQ(*sql,
+            "WITH cutover_batch AS (SELECT * FROM unnest($1::text[], $2::character varying[]) AS "
+            "u(cutover_event_id, p_signature)) DELETE FROM hydra_oauth2_access USING cutover_batch WHERE "
+            "(signature = cutover_batch.p_signature) RETURNING cutover_batch.cutover_event_id");
+  auto upd = ParseApply("UPDATE t SET active = false, note = ':not_a_param' WHERE id = :id::uuid AND k = :k");
+  ASSERT_TRUE(upd.ok()) << upd.status();
+  sql = SetBasedSql(*upd, {"uuid", "text"});
+  ASSERT_TRUE(sql.ok());
+  EXPECT_THAT(*sql, HasSubstr("UPDATE t SET active = false, note = ':not_a_param' FROM cutover_batch WHERE "
+                              "(id = cutover_batch.p_id::uuid AND k = cutover_batch.p_k)"));
+}
+
+TEST(Replayer, PlanBatchDecidesDeadLettersAndDuplicates) {
+  std::map<std::string, CompiledRule> rules;
+  rules["hydra.access.delete"] = {"hydra.access.delete", {{{"signature"}, "sql"}}, {"signature"}};
+  auto good = SampleEvent();
+  good.set_kind("hydra.access.delete");
+  auto unknown = SampleEvent();
+  unknown.set_kind("nope");
+  unknown.set_event_id("00000000-0000-4000-8000-000000000001");
+  auto foreign = SampleEvent();
+  foreign.set_cutover_id("other");
+  foreign.set_event_id("00000000-0000-4000-8000-000000000002");
+  auto reverse = SampleEvent();
+  reverse.set_direction(cutover::v1::DIRECTION_GREEN_TO_BLUE);
+  reverse.set_event_id("00000000-0000-4000-8000-000000000003");
+  auto missing = SampleEvent();
+  missing.set_event_id("00000000-0000-4000-8000-000000000004");
+  missing.mutable_key()->clear();
+  (*missing.mutable_key())["other"].set_text("x");
+  std::vector<QueuedMessage> msgs;
+  auto add = [&](int32_t p, int64_t off, const std::string& payload) {
+    QueuedMessage m;
+    m.position.set_partition(p);
+    m.position.set_offset(off);
+    m.payload = payload;
+    msgs.push_back(m);
+  };
+  add(0, 0, EncodeEvent(good));
+  add(0, 1, EncodeEvent(good));  // duplicate within the batch
+  add(1, 7, "garbage");
+  add(1, 8, EncodeEvent(unknown));
+  add(2, 3, EncodeEvent(foreign));
+  add(2, 4, EncodeEvent(reverse));
+  add(2, 5, EncodeEvent(missing));
+  BatchPlan plan = PlanBatch(msgs, rules, "c1", cutover::v1::DIRECTION_BLUE_TO_GREEN);
+  ASSERT_EQ(plan.by_rule["hydra.access.delete"].size(), 1u);
+  EXPECT_EQ(plan.by_rule["hydra.access.delete"][0].values.at("signature"), "sig-1");
+  EXPECT_EQ(plan.duplicates_in_batch, 1);
+  ASSERT_EQ(plan.dead.size(), 5u);
+  EXPECT_THAT(plan.dead[0].reason, HasSubstr("undecodable"));
+  EXPECT_THAT(plan.dead[1].reason, HasSubstr("unknown kind 'nope'"));
+  EXPECT_THAT(plan.dead[2].reason, HasSubstr("belongs to cutover 'other'"));
+  EXPECT_THAT(plan.dead[3].reason, HasSubstr("direction DIRECTION_GREEN_TO_BLUE"));
+  EXPECT_THAT(plan.dead[4].reason, HasSubstr("lacks column 'signature'"));
+  EXPECT_EQ(FormatPositions(plan.next), "p0:2 p1:9 p2:6");
 }
 
 }  // namespace
