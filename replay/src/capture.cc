@@ -84,6 +84,7 @@ std::string Sanitized(const std::string& name, size_t max) {
 std::string FirstLine(absl::string_view s) {
   s = absl::StripAsciiWhitespace(s);
   if (auto nl = s.find('\n'); nl != absl::string_view::npos) s = s.substr(0, nl);
+  if (absl::StartsWith(s, "ERROR:")) s = absl::StripLeadingAsciiWhitespace(s.substr(6));
   return std::string(s);
 }
 
@@ -96,7 +97,7 @@ std::string DollarTag(absl::string_view body) {
 }
 
 struct TriggerSpec {
-  std::string table;  // "schema.table" as in the rule
+  std::string table;      // "schema.table" as in the rule
   std::string qualified;  // quoted
   std::string name;
   std::string function;  // unqualified, in cutover_capture
@@ -131,13 +132,13 @@ std::string FunctionDdl(const std::string& fn, const std::string& select) {
 }
 
 // Function DDL (one per rule and op) and trigger specs.
-void Plan(const std::vector<CaptureRule>& rules, const CaptureInstallOptions& o, std::vector<std::string>* functions,
-          std::vector<TriggerSpec>* triggers, std::set<std::string>* function_names) {
+void Plan(const std::vector<CaptureRule>& rules, const CaptureInstallOptions& o,
+          std::vector<std::string>* functions, std::vector<TriggerSpec>* triggers,
+          std::set<std::string>* function_names) {
   std::set<std::string> guarded;
   for (const auto& r : rules) {
-    const std::string head =
-        absl::StrCat(pg::QuoteLiteral(o.cutover_id), ", ", pg::QuoteLiteral(r.name()), ", ",
-                     static_cast<int>(r.revocation_class()));
+    const std::string head = absl::StrCat(pg::QuoteLiteral(o.cutover_id), ", ", pg::QuoteLiteral(r.name()),
+                                          ", ", static_cast<int>(r.revocation_class()));
     const std::string tail = absl::StrCat(", ", static_cast<int>(o.direction));
     const std::string qualified = QualifiedTable(r.table());
     if (r.on_delete()) {
@@ -149,10 +150,11 @@ void Plan(const std::vector<CaptureRule>& rules, const CaptureInstallOptions& o,
       functions->push_back(FunctionDdl(fn, select));
       function_names->insert(fn);
       TriggerSpec t{r.table(), qualified, CaptureTriggerName(r.name(), 'd'), fn, ""};
-      t.ddl = absl::StrCat("CREATE OR REPLACE TRIGGER ", pg::QuoteIdent(t.name), " AFTER DELETE ON ", qualified,
-                           " REFERENCING OLD TABLE AS cutover_old FOR EACH STATEMENT EXECUTE FUNCTION "
-                           "cutover_capture.",
-                           pg::QuoteIdent(fn), "()");
+      t.ddl =
+          absl::StrCat("CREATE OR REPLACE TRIGGER ", pg::QuoteIdent(t.name), " AFTER DELETE ON ", qualified,
+                       " REFERENCING OLD TABLE AS cutover_old FOR EACH STATEMENT EXECUTE FUNCTION "
+                       "cutover_capture.",
+                       pg::QuoteIdent(fn), "()");
       triggers->push_back(std::move(t));
     }
     if (!r.on_update().empty()) {
@@ -164,7 +166,8 @@ void Plan(const std::vector<CaptureRule>& rules, const CaptureInstallOptions& o,
       for (const auto& u : r.on_update()) {
         const std::string c = pg::QuoteIdent(u.column());
         const std::string v = pg::QuoteLiteral(u.value());
-        turned.push_back(absl::StrCat("(o.", c, " IS DISTINCT FROM ", v, " AND n.", c, " IS NOT DISTINCT FROM ", v, ")"));
+        turned.push_back(
+            absl::StrCat("(o.", c, " IS DISTINCT FROM ", v, " AND n.", c, " IS NOT DISTINCT FROM ", v, ")"));
       }
       const std::string select =
           absl::StrCat("SELECT ", head, ", 'UPDATE', ", pg::QuoteLiteral(r.table()), ", ",
@@ -174,30 +177,34 @@ void Plan(const std::vector<CaptureRule>& rules, const CaptureInstallOptions& o,
       functions->push_back(FunctionDdl(fn, select));
       function_names->insert(fn);
       TriggerSpec t{r.table(), qualified, CaptureTriggerName(r.name(), 'u'), fn, ""};
-      t.ddl = absl::StrCat("CREATE OR REPLACE TRIGGER ", pg::QuoteIdent(t.name), " AFTER UPDATE ON ", qualified,
-                           " REFERENCING OLD TABLE AS cutover_old NEW TABLE AS cutover_new FOR EACH STATEMENT "
-                           "EXECUTE FUNCTION cutover_capture.",
-                           pg::QuoteIdent(fn), "()");
+      t.ddl =
+          absl::StrCat("CREATE OR REPLACE TRIGGER ", pg::QuoteIdent(t.name), " AFTER UPDATE ON ", qualified,
+                       " REFERENCING OLD TABLE AS cutover_old NEW TABLE AS cutover_new FOR EACH STATEMENT "
+                       "EXECUTE FUNCTION cutover_capture.",
+                       pg::QuoteIdent(fn), "()");
       triggers->push_back(std::move(t));
     }
     if (guarded.insert(r.table()).second) {
       TriggerSpec t{r.table(), qualified, kTruncateGuardTrigger, kTruncateGuardFn, ""};
-      t.ddl = absl::StrCat("CREATE OR REPLACE TRIGGER ", kTruncateGuardTrigger, " BEFORE TRUNCATE ON ", qualified,
-                           " FOR EACH STATEMENT EXECUTE FUNCTION cutover_capture.", kTruncateGuardFn, "()");
+      t.ddl =
+          absl::StrCat("CREATE OR REPLACE TRIGGER ", kTruncateGuardTrigger, " BEFORE TRUNCATE ON ", qualified,
+                       " FOR EACH STATEMENT EXECUTE FUNCTION cutover_capture.", kTruncateGuardFn, "()");
       triggers->push_back(std::move(t));
     }
   }
   function_names->insert(kTruncateGuardFn);
-  functions->push_back(absl::StrCat(
-      "CREATE OR REPLACE FUNCTION cutover_capture.", kTruncateGuardFn,
-      "() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $cutover$\n"
-      "BEGIN\n"
-      "  RAISE EXCEPTION 'TRUNCATE of %.% refused: cutover capture is installed and TRUNCATE would remove rows "
-      "without capturing their revocations', TG_TABLE_SCHEMA, TG_TABLE_NAME\n"
-      "    USING ERRCODE = 'object_not_in_prerequisite_state',\n"
-      "          HINT = 'Delete the rows with DELETE, or remove the capture first (it is removed when the cutover "
-      "completes or aborts).';\n"
-      "END\n$cutover$"));
+  functions->push_back(
+      absl::StrCat("CREATE OR REPLACE FUNCTION cutover_capture.", kTruncateGuardFn,
+                   "() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $cutover$\n"
+                   "BEGIN\n"
+                   "  RAISE EXCEPTION 'TRUNCATE of %.% refused: cutover capture is installed and TRUNCATE "
+                   "would remove rows "
+                   "without capturing their revocations', TG_TABLE_SCHEMA, TG_TABLE_NAME\n"
+                   "    USING ERRCODE = 'object_not_in_prerequisite_state',\n"
+                   "          HINT = 'Delete the rows with DELETE, or remove the capture first (it is "
+                   "removed when the cutover "
+                   "completes or aborts).';\n"
+                   "END\n$cutover$"));
 }
 
 using TxBody = std::function<absl::Status(pqxx::work&)>;
@@ -260,7 +267,8 @@ absl::StatusOr<std::vector<ExistingTrigger>> OurTriggers(pg::Session& s) {
 }
 
 absl::StatusOr<bool> SchemaExists(pg::Session& s) {
-  ASSIGN_OR_RETURN(pqxx::result r, s.Exec("SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover_capture'"));
+  ASSIGN_OR_RETURN(pqxx::result r,
+                   s.Exec("SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover_capture'"));
   return r[0][0].as<int64_t>() > 0;
 }
 
@@ -306,13 +314,15 @@ absl::Status InstallCapture(pg::Session& side, const std::vector<CaptureRule>& r
   }
   if (options.direction != cutover::v1::DIRECTION_BLUE_TO_GREEN &&
       options.direction != cutover::v1::DIRECTION_GREEN_TO_BLUE) {
-    return absl::InvalidArgumentError("capture install: direction is unset: expected BLUE_TO_GREEN or GREEN_TO_BLUE");
+    return absl::InvalidArgumentError(
+        "capture install: direction is unset: expected BLUE_TO_GREEN or GREEN_TO_BLUE");
   }
   if (rules.empty()) return absl::InvalidArgumentError("capture install: no capture rules");
   if (side.server_version() < 140000) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "capture install: ", side.what(), " runs PostgreSQL ", side.server_version() / 10000,
-        "; capture needs 14 or later (CREATE OR REPLACE TRIGGER, statement triggers with transition tables)"));
+    return absl::FailedPreconditionError(absl::StrCat("capture install: ", side.what(), " runs PostgreSQL ",
+                                                      side.server_version() / 10000,
+                                                      "; capture needs 14 or later (CREATE OR REPLACE "
+                                                      "TRIGGER, statement triggers with transition tables)"));
   }
   RETURN_IF_ERROR(ValidateRules(rules));
   RETURN_IF_ERROR(CheckRulesOnCaptureSide(rules, side));
@@ -324,27 +334,28 @@ absl::Status InstallCapture(pg::Session& side, const std::vector<CaptureRule>& r
 
   // 1. Schema, tables, the install record and every function: no table locks.
   const std::string rules_json = RulesJson(rules);
-  RETURN_IF_ERROR(WithLockRetry(side, options, "capture install: schema cutover_capture", [&](pqxx::work& tx) {
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext('cutover_capture.install'))");
-    tx.exec(kOutboxDdl);
-    pqxx::result cur = tx.exec("SELECT cutover_id, direction FROM cutover_capture.installed");
-    for (const auto& row : cur) {
-      const std::string id = row[0].as<std::string>();
-      const int dir = row[1].as<int>();
-      if (id != options.cutover_id || dir != static_cast<int>(options.direction)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "capture install: ", side.what(), " already has the capture of cutover '", id, "' (direction ",
-            cutover::v1::Direction_Name(static_cast<cutover::v1::Direction>(dir)),
-            ") installed: remove it first (RemoveCapture)"));
-      }
-    }
-    tx.exec_params(
-        "INSERT INTO cutover_capture.installed (cutover_id, direction, rules) VALUES ($1, $2, $3::jsonb) "
-        "ON CONFLICT (cutover_id) DO UPDATE SET rules = EXCLUDED.rules, updated_at = clock_timestamp()",
-        options.cutover_id, static_cast<int>(options.direction), rules_json);
-    for (const auto& f : functions) tx.exec(f);
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(
+      WithLockRetry(side, options, "capture install: schema cutover_capture", [&](pqxx::work& tx) {
+        tx.exec("SELECT pg_advisory_xact_lock(hashtext('cutover_capture.install'))");
+        tx.exec(kOutboxDdl);
+        pqxx::result cur = tx.exec("SELECT cutover_id, direction FROM cutover_capture.installed");
+        for (const auto& row : cur) {
+          const std::string id = row[0].as<std::string>();
+          const int dir = row[1].as<int>();
+          if (id != options.cutover_id || dir != static_cast<int>(options.direction)) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "capture install: ", side.what(), " already has the capture of cutover '", id,
+                "' (direction ", cutover::v1::Direction_Name(static_cast<cutover::v1::Direction>(dir)),
+                ") installed: remove it first (RemoveCapture)"));
+          }
+        }
+        tx.exec_params(
+            "INSERT INTO cutover_capture.installed (cutover_id, direction, rules) VALUES ($1, $2, $3::jsonb) "
+            "ON CONFLICT (cutover_id) DO UPDATE SET rules = EXCLUDED.rules, updated_at = clock_timestamp()",
+            options.cutover_id, static_cast<int>(options.direction), rules_json);
+        for (const auto& f : functions) tx.exec(f);
+        return absl::OkStatus();
+      }));
 
   // 2. Triggers, one short transaction each; present and enabled ones are kept.
   ASSIGN_OR_RETURN(std::vector<ExistingTrigger> existing, OurTriggers(side));
@@ -355,15 +366,15 @@ absl::Status InstallCapture(pg::Session& side, const std::vector<CaptureRule>& r
     wanted.insert({t.table, t.name});
     auto it = by_key.find({t.table, t.name});
     if (it != by_key.end() && it->second->function == t.function && it->second->enabled == "O") continue;
-    RETURN_IF_ERROR(WithLockRetry(side, options, absl::StrCat("capture install: trigger ", t.name, " on ", t.table),
-                                  [&](pqxx::work& tx) {
-                                    tx.exec(t.ddl);
-                                    if (it != by_key.end() && it->second->enabled != "O") {
-                                      tx.exec(absl::StrCat("ALTER TABLE ", t.qualified, " ENABLE TRIGGER ",
-                                                           pg::QuoteIdent(t.name)));
-                                    }
-                                    return absl::OkStatus();
-                                  }));
+    RETURN_IF_ERROR(WithLockRetry(
+        side, options, absl::StrCat("capture install: trigger ", t.name, " on ", t.table),
+        [&](pqxx::work& tx) {
+          tx.exec(t.ddl);
+          if (it != by_key.end() && it->second->enabled != "O") {
+            tx.exec(absl::StrCat("ALTER TABLE ", t.qualified, " ENABLE TRIGGER ", pg::QuoteIdent(t.name)));
+          }
+          return absl::OkStatus();
+        }));
   }
 
   // 3. Triggers and functions of rules no longer installed.
@@ -376,12 +387,11 @@ absl::Status InstallCapture(pg::Session& side, const std::vector<CaptureRule>& r
   for (const auto& row : fns) {
     const std::string fn = row[0].as<std::string>();
     if (function_names.count(fn)) continue;
-    RETURN_IF_ERROR(WithLockRetry(side, options, absl::StrCat("capture install: drop function ", fn),
-                                  [&](pqxx::work& tx) {
-                                    tx.exec(absl::StrCat("DROP FUNCTION IF EXISTS cutover_capture.",
-                                                         pg::QuoteIdent(fn), "()"));
-                                    return absl::OkStatus();
-                                  }));
+    RETURN_IF_ERROR(WithLockRetry(
+        side, options, absl::StrCat("capture install: drop function ", fn), [&](pqxx::work& tx) {
+          tx.exec(absl::StrCat("DROP FUNCTION IF EXISTS cutover_capture.", pg::QuoteIdent(fn), "()"));
+          return absl::OkStatus();
+        }));
   }
   return absl::OkStatus();
 }
@@ -400,9 +410,9 @@ absl::Status RemoveCapture(pg::Session& side, const CaptureInstallOptions& optio
     ASSIGN_OR_RETURN(pqxx::result cur, side.Exec("SELECT cutover_id FROM cutover_capture.installed"));
     for (const auto& row : cur) {
       if (row[0].as<std::string>() != options.cutover_id) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("capture remove: the capture on ", side.what(), " belongs to cutover '",
-                         row[0].as<std::string>(), "', not '", options.cutover_id, "'"));
+        return absl::FailedPreconditionError(absl::StrCat("capture remove: the capture on ", side.what(),
+                                                          " belongs to cutover '", row[0].as<std::string>(),
+                                                          "', not '", options.cutover_id, "'"));
       }
     }
   }
@@ -426,7 +436,8 @@ absl::Status RemoveCapture(pg::Session& side, const CaptureInstallOptions& optio
       if (late > 0) {
         return absl::FailedPreconditionError(absl::StrCat(
             "capture remove: ", late, " event(s) reached cutover_capture.outbox on ", side.what(),
-            " while the triggers were being removed (the triggers are gone; the outbox is kept): drain it, then "
+            " while the triggers were being removed (the triggers are gone; the outbox is kept): drain it, "
+            "then "
             "remove again"));
       }
     }
@@ -464,9 +475,10 @@ absl::StatusOr<CaptureStatus> InspectCapture(pg::Session& side) {
   }
   ASSIGN_OR_RETURN(bool has_outbox, TableExists(side, "cutover_capture.outbox"));
   if (has_outbox) {
-    ASSIGN_OR_RETURN(pqxx::result r,
-                     side.Exec("SELECT count(*), (SELECT (extract(epoch FROM captured_at) * 1000000)::bigint "
-                               "FROM cutover_capture.outbox ORDER BY id LIMIT 1) FROM cutover_capture.outbox"));
+    ASSIGN_OR_RETURN(
+        pqxx::result r,
+        side.Exec("SELECT count(*), (SELECT (extract(epoch FROM captured_at) * 1000000)::bigint "
+                  "FROM cutover_capture.outbox ORDER BY id LIMIT 1) FROM cutover_capture.outbox"));
     st.outbox_rows = r[0][0].as<int64_t>();
     if (!r[0][1].is_null()) st.oldest_captured_at = absl::FromUnixMicros(r[0][1].as<int64_t>());
   }
@@ -526,7 +538,8 @@ absl::StatusOr<absl::Time> ParsePgTimestamptz(absl::string_view text) {
   }
   if (!text.empty()) return bad("unexpected text after the offset");
   const absl::CivilSecond cs(y, mo, d, h, mi, s);
-  if (cs.year() != y || cs.month() != mo || cs.day() != d || cs.hour() != h || cs.minute() != mi || cs.second() != s) {
+  if (cs.year() != y || cs.month() != mo || cs.day() != d || cs.hour() != h || cs.minute() != mi ||
+      cs.second() != s) {
     return bad("date or time out of range");
   }
   return absl::FromCivil(cs, absl::UTCTimeZone()) - absl::Seconds(offset_s) + absl::Nanoseconds(nanos);
@@ -540,7 +553,8 @@ absl::StatusOr<OutboxRow> OutboxRowFromPqxx(const pqxx::row& row) {
       idx = row.column_number(col);
     } catch (const std::exception&) {
       if (!required) return absl::OkStatus();
-      return absl::InvalidArgumentError(absl::StrCat("outbox row: column ", col, " is missing from the SELECT"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("outbox row: column ", col, " is missing from the SELECT"));
     }
     if (row[idx].is_null()) {
       if (!required) return absl::OkStatus();
@@ -564,7 +578,8 @@ absl::StatusOr<OutboxRow> OutboxRowFromPqxx(const pqxx::row& row) {
   RETURN_IF_ERROR(text("cutover_id", false, &out.cutover_id));
   if (!absl::SimpleAtoi(id, &out.id) || !absl::SimpleAtoi(cls, &out.revocation_class) ||
       !absl::SimpleAtoi(txid, &out.txid) || !absl::SimpleAtoi(dir, &out.direction)) {
-    return absl::InvalidArgumentError(absl::StrCat("outbox row ", id, ": id, revocation_class, txid or direction is "
+    return absl::InvalidArgumentError(absl::StrCat("outbox row ", id,
+                                                   ": id, revocation_class, txid or direction is "
                                                    "not an integer"));
   }
   return out;
@@ -577,8 +592,8 @@ absl::Status FillDatums(const std::string& json, const char* field, int64_t id,
   google::protobuf::Struct st;
   auto parsed = google::protobuf::util::JsonStringToMessage(json, &st);
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("outbox row ", id, ": ", field, " is not a JSON object: ",
-                                                   std::string(parsed.message())));
+    return absl::InvalidArgumentError(absl::StrCat("outbox row ", id, ": ", field,
+                                                   " is not a JSON object: ", std::string(parsed.message())));
   }
   for (const auto& [col, value] : st.fields()) {
     cutover::v1::Datum d;
@@ -606,8 +621,8 @@ absl::StatusOr<cutover::v1::RevocationEvent> EventFromOutboxRow(const OutboxRow&
   e.set_event_id(absl::AsciiStrToLower(row.event_id));
   e.set_kind(row.rule);
   if (!cutover::v1::RevocationClass_IsValid(row.revocation_class)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("outbox row ", row.id, ": revocation_class ", row.revocation_class, " is not a RevocationClass"));
+    return absl::InvalidArgumentError(absl::StrCat("outbox row ", row.id, ": revocation_class ",
+                                                   row.revocation_class, " is not a RevocationClass"));
   }
   e.set_revocation_class(static_cast<cutover::v1::RevocationClass>(row.revocation_class));
   e.set_source_table(row.source_table);
@@ -622,7 +637,8 @@ absl::StatusOr<cutover::v1::RevocationEvent> EventFromOutboxRow(const OutboxRow&
   RETURN_IF_ERROR(FillDatums(row.key, "key", row.id, e.mutable_key()));
   RETURN_IF_ERROR(FillDatums(row.extra, "extra", row.id, e.mutable_extra()));
   e.set_source_txid(row.txid);
-  ASSIGN_OR_RETURN(absl::Time at, Annotate(ParsePgTimestamptz(row.captured_at), absl::StrCat("outbox row ", row.id)));
+  ASSIGN_OR_RETURN(absl::Time at,
+                   Annotate(ParsePgTimestamptz(row.captured_at), absl::StrCat("outbox row ", row.id)));
   *e.mutable_captured_at() = ToProtoTime(at);
   e.set_capture_path(cutover::v1::CAPTURE_PATH_TRIGGER);
   if (!cutover::v1::Direction_IsValid(row.direction)) {

@@ -34,15 +34,16 @@ std::vector<CaptureRule> Build() {
   // which 2.x keeps unchanged.
   for (const char* kind : kHydraTokenKinds) {
     const std::string table = absl::StrCat("hydra_oauth2_", kind);
-    CaptureRule del = Rule(absl::StrCat("hydra.", kind, ".delete"), table, cutover::v1::REVOCATION_CLASS_TOKEN,
-                           {"signature"}, {"request_id", "client_id", "subject"},
-                           {});
+    CaptureRule del =
+        Rule(absl::StrCat("hydra.", kind, ".delete"), table, cutover::v1::REVOCATION_CLASS_TOKEN,
+             {"signature"}, {"request_id", "client_id", "subject"}, {});
     del.set_on_delete(true);
     del.add_apply(absl::StrCat("DELETE FROM ", table, " WHERE signature = :signature"));
     rules.push_back(std::move(del));
 
-    CaptureRule deact = Rule(absl::StrCat("hydra.", kind, ".deactivate"), table, cutover::v1::REVOCATION_CLASS_TOKEN,
-                             {"signature"}, {"request_id", "client_id", "subject"}, {});
+    CaptureRule deact =
+        Rule(absl::StrCat("hydra.", kind, ".deactivate"), table, cutover::v1::REVOCATION_CLASS_TOKEN,
+             {"signature"}, {"request_id", "client_id", "subject"}, {});
     auto* u = deact.add_on_update();
     u->set_column("active");
     u->set_value("false");
@@ -56,8 +57,8 @@ std::vector<CaptureRule> Build() {
   // it cascades to green's tokens. Both halves are captured: either one
   // disappearing means the consent is gone.
   {
-    CaptureRule r = Rule("hydra.consent.delete", "hydra_oauth2_consent_request", cutover::v1::REVOCATION_CLASS_CONSENT,
-                         {"challenge"}, {"subject", "client_id"},
+    CaptureRule r = Rule("hydra.consent.delete", "hydra_oauth2_consent_request",
+                         cutover::v1::REVOCATION_CLASS_CONSENT, {"challenge"}, {"subject", "client_id"},
                          {"DELETE FROM hydra_oauth2_flow WHERE consent_challenge_id = :challenge"});
     r.set_on_delete(true);
     rules.push_back(std::move(r));
@@ -79,8 +80,8 @@ std::vector<CaptureRule> Build() {
   }
   // Clients: green's foreign keys cascade to the client's flows and tokens.
   {
-    CaptureRule r = Rule("hydra.client.delete", "hydra_client", cutover::v1::REVOCATION_CLASS_CLIENT, {"id"}, {},
-                         {"DELETE FROM hydra_client WHERE id = :id"});
+    CaptureRule r = Rule("hydra.client.delete", "hydra_client", cutover::v1::REVOCATION_CLASS_CLIENT, {"id"},
+                         {}, {"DELETE FROM hydra_client WHERE id = :id"});
     r.set_on_delete(true);
     rules.push_back(std::move(r));
   }
@@ -95,8 +96,8 @@ std::vector<CaptureRule> Build() {
   // Deleted JSON Web Keys (a compromised signing key or a trust grant's
   // issuer key): identified by (sid, kid), never by key data.
   {
-    CaptureRule r = Rule("hydra.jwk.delete", "hydra_jwk", cutover::v1::REVOCATION_CLASS_OTHER, {"sid", "kid"}, {},
-                         {"DELETE FROM hydra_jwk WHERE sid = :sid AND kid = :kid"});
+    CaptureRule r = Rule("hydra.jwk.delete", "hydra_jwk", cutover::v1::REVOCATION_CLASS_OTHER, {"sid", "kid"},
+                         {}, {"DELETE FROM hydra_jwk WHERE sid = :sid AND kid = :kid"});
     r.set_on_delete(true);
     rules.push_back(std::move(r));
   }

@@ -43,7 +43,8 @@ struct Token {
 };
 
 bool IdentStart(char c) {
-  return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+  return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+         static_cast<unsigned char>(c) >= 0x80;
 }
 bool IdentChar(char c) {
   return IdentStart(c) || absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '$';
@@ -84,8 +85,8 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
       continue;
     }
     if ((c == '-' && next == '-') || (c == '/' && next == '*')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("comments are not allowed (found '", std::string(s.substr(i, 2)), "' at offset ", i, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("comments are not allowed (found '",
+                                                     std::string(s.substr(i, 2)), "' at offset ", i, ")"));
     }
     if (c == '\'') {
       size_t end = SkipQuoted(s, i, '\'', false);
@@ -116,7 +117,8 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
       // Dollar quote: $$ or $tag$.
       size_t j = i + 1;
       if (j < s.size() && IdentStart(s[j])) {
-        while (j < s.size() && (IdentStart(s[j]) || absl::ascii_isdigit(static_cast<unsigned char>(s[j])))) ++j;
+        while (j < s.size() && (IdentStart(s[j]) || absl::ascii_isdigit(static_cast<unsigned char>(s[j]))))
+          ++j;
       }
       if (j < s.size() && s[j] == '$') {
         const absl::string_view tag = s.substr(i, j + 1 - i);
@@ -235,8 +237,8 @@ bool ValidIdentifier(absl::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   if (!(absl::ascii_islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
   for (char c : s) {
-    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-          c == '_' || c == '$'))
+    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+          absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '$'))
       return false;
   }
   return true;
@@ -245,8 +247,8 @@ bool ValidIdentifier(absl::string_view s) {
 bool ValidRuleName(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-          c == '_' || c == '.' || c == '-'))
+    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+          absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
       return false;
   }
   return true;
@@ -282,7 +284,8 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
   }
   std::string schema, table;
   if (r.table().empty()) {
-    return Invalid(absl::StrCat(path, ".table"), "is empty: expected a schema-qualified table (schema.table)");
+    return Invalid(absl::StrCat(path, ".table"),
+                   "is empty: expected a schema-qualified table (schema.table)");
   }
   if (!SplitTable(r.table(), &schema, &table)) {
     return Invalid(absl::StrCat(path, ".table"),
@@ -291,19 +294,22 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
                                 "identifiers ([a-z_][a-z0-9_$]*)"));
   }
   if (!r.on_delete() && r.on_update().empty()) {
-    return Invalid(path, "neither on_delete nor on_update is set: expected on_delete: true and/or on_update "
-                         "entries (column -> revoked value)");
+    return Invalid(path,
+                   "neither on_delete nor on_update is set: expected on_delete: true and/or on_update "
+                   "entries (column -> revoked value)");
   }
   std::set<std::string> update_cols;
   for (int i = 0; i < r.on_update_size(); ++i) {
     const auto& u = r.on_update(i);
     const std::string upath = absl::StrCat(path, ".on_update[", i, "]");
     if (!ValidIdentifier(u.column())) {
-      return Invalid(absl::StrCat(upath, ".column"),
-                     absl::StrCat(Quoted(u.column()), " is not a column name: expected a lowercase identifier"));
+      return Invalid(
+          absl::StrCat(upath, ".column"),
+          absl::StrCat(Quoted(u.column()), " is not a column name: expected a lowercase identifier"));
     }
     if (!update_cols.insert(u.column()).second) {
-      return Invalid(absl::StrCat(upath, ".column"), absl::StrCat(u.column(), " is listed twice in on_update"));
+      return Invalid(absl::StrCat(upath, ".column"),
+                     absl::StrCat(u.column(), " is listed twice in on_update"));
     }
     if (u.value().empty()) {
       return Invalid(absl::StrCat(upath, ".value"),
@@ -318,7 +324,8 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
     const std::string& c = r.key_columns(i);
     const std::string cpath = absl::StrCat(path, ".key_columns[", i, "]");
     if (!ValidIdentifier(c)) {
-      return Invalid(cpath, absl::StrCat(Quoted(c), " is not a column name: expected a lowercase identifier"));
+      return Invalid(cpath,
+                     absl::StrCat(Quoted(c), " is not a column name: expected a lowercase identifier"));
     }
     if (!columns.insert(c).second) return Invalid(cpath, absl::StrCat(c, " is listed twice"));
   }
@@ -326,7 +333,8 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
     const std::string& c = r.extra_columns(i);
     const std::string cpath = absl::StrCat(path, ".extra_columns[", i, "]");
     if (!ValidIdentifier(c)) {
-      return Invalid(cpath, absl::StrCat(Quoted(c), " is not a column name: expected a lowercase identifier"));
+      return Invalid(cpath,
+                     absl::StrCat(Quoted(c), " is not a column name: expected a lowercase identifier"));
     }
     if (!columns.insert(c).second) {
       return Invalid(cpath, absl::StrCat(c, " is listed twice (in key_columns or extra_columns)"));
@@ -345,11 +353,11 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
     if (!t.ok()) return Invalid(apath, t.status().message());
     for (const auto& p : t->params) {
       if (!columns.count(p)) {
-        return Invalid(apath, absl::StrCat("placeholder :", p, " does not name a key or extra column of the rule ",
-                                           "(key_columns: ", absl::StrJoin(r.key_columns(), ", "),
-                                           "; extra_columns: ",
-                                           r.extra_columns().empty() ? "none" : absl::StrJoin(r.extra_columns(), ", "),
-                                           ")"));
+        return Invalid(
+            apath,
+            absl::StrCat("placeholder :", p, " does not name a key or extra column of the rule ",
+                         "(key_columns: ", absl::StrJoin(r.key_columns(), ", "), "; extra_columns: ",
+                         r.extra_columns().empty() ? "none" : absl::StrJoin(r.extra_columns(), ", "), ")"));
       }
     }
   }
@@ -364,10 +372,11 @@ struct TableInfo {
 
 absl::StatusOr<TableInfo> LookupTable(pg::Session& s, const std::string& schema, const std::string& table) {
   TableInfo info;
-  ASSIGN_OR_RETURN(pqxx::result rel, s.ExecParams("SELECT c.oid FROM pg_class c JOIN pg_namespace n ON "
-                                                  "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
-                                                  "AND c.relkind IN ('r', 'p')",
-                                                  schema, table));
+  ASSIGN_OR_RETURN(pqxx::result rel,
+                   s.ExecParams("SELECT c.oid FROM pg_class c JOIN pg_namespace n ON "
+                                "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
+                                "AND c.relkind IN ('r', 'p')",
+                                schema, table));
   if (rel.empty()) return info;
   info.exists = true;
   ASSIGN_OR_RETURN(pqxx::result cols,
@@ -391,9 +400,9 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
   if (toks.empty()) return absl::InvalidArgumentError(absl::StrCat("empty statement: ", kShapes));
   for (const auto& t : toks) {
     if (t.kind == Tok::kSemicolon) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "a semicolon inside the statement (a second statement?) at offset ", t.begin,
-          ": expected exactly one DELETE or UPDATE statement"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("a semicolon inside the statement (a second statement?) at offset ", t.begin,
+                       ": expected exactly one DELETE or UPDATE statement"));
     }
     if (t.kind == Tok::kParam) {
       return absl::InvalidArgumentError(
@@ -403,10 +412,12 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
   ApplyTemplate out;
   const Token& head = toks[0];
   if (IsWord(head, "WITH")) {
-    return absl::InvalidArgumentError(absl::StrCat("WITH (common table expressions) is not allowed: ", kShapes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("WITH (common table expressions) is not allowed: ", kShapes));
   }
   if (!IsWord(head, "DELETE") && !IsWord(head, "UPDATE")) {
-    std::string verb = head.kind == Tok::kWord ? Upper(head.text) : std::string(sql.substr(head.begin, head.end - head.begin));
+    std::string verb = head.kind == Tok::kWord ? Upper(head.text)
+                                               : std::string(sql.substr(head.begin, head.end - head.begin));
     return absl::InvalidArgumentError(absl::StrCat(
         verb, " is not allowed: apply statements may only DELETE or UPDATE (deactivate) rows; ", kShapes));
   }
@@ -424,8 +435,8 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
   }
   if (i >= toks.size() || (toks[i].kind != Tok::kWord && toks[i].kind != Tok::kQuotedIdent) ||
       IsClauseKeyword(toks[i])) {
-    return absl::InvalidArgumentError(absl::StrCat("expected a table name after ", out.verb == "DELETE" ? "DELETE FROM" : "UPDATE",
-                                                   ": ", kShapes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected a table name after ", out.verb == "DELETE" ? "DELETE FROM" : "UPDATE", ": ", kShapes));
   }
   const size_t table_begin = toks[i].begin;
   size_t table_end = toks[i].end;
@@ -437,28 +448,32 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
   }
   out.table = std::string(sql.substr(table_begin, table_end - table_begin));
   if (i < toks.size() && toks[i].kind == Tok::kDot) {
-    return absl::InvalidArgumentError(absl::StrCat("table ", out.table, "... has too many name parts: expected table or schema.table"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", out.table, "... has too many name parts: expected table or schema.table"));
   }
 
   // After the table: WHERE (DELETE) or SET (UPDATE); refuse the rest with a reason.
   auto after_table = [&](absl::string_view expected) -> absl::Status {
     if (i >= toks.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("the statement ends after the table: expected ", expected,
-                                                     " (a WHERE clause is required: an apply statement touches only "
-                                                     "the rows of one event)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the statement ends after the table: expected ", expected,
+                       " (a WHERE clause is required: an apply statement touches only "
+                       "the rows of one event)"));
     }
     const Token& t = toks[i];
     if (IsWord(t, "USING")) {
-      return absl::InvalidArgumentError("USING is not allowed: an apply statement may touch only its own table");
+      return absl::InvalidArgumentError(
+          "USING is not allowed: an apply statement may touch only its own table");
     }
     if (IsWord(t, "RETURNING")) return absl::InvalidArgumentError("RETURNING is not allowed");
     if (IsWord(t, "AS") || (t.kind == Tok::kWord && !IsClauseKeyword(t))) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unexpected '", std::string(sql.substr(t.begin, t.end - t.begin)), "' after table ", out.table,
-                       " (aliases are not supported): expected ", expected));
+          absl::StrCat("unexpected '", std::string(sql.substr(t.begin, t.end - t.begin)), "' after table ",
+                       out.table, " (aliases are not supported): expected ", expected));
     }
     if (!IsWord(t, expected)) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected '", std::string(sql.substr(t.begin, t.end - t.begin)),
+      return absl::InvalidArgumentError(absl::StrCat("unexpected '",
+                                                     std::string(sql.substr(t.begin, t.end - t.begin)),
                                                      "' after table ", out.table, ": expected ", expected));
     }
     return absl::OkStatus();
@@ -482,7 +497,8 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
     }
     if (where_idx == 0) {
       return absl::InvalidArgumentError(
-          "UPDATE without WHERE: a WHERE clause is required (an apply statement touches only the rows of one event)");
+          "UPDATE without WHERE: a WHERE clause is required (an apply statement touches only the rows of one "
+          "event)");
     }
     if (where_idx == set_idx + 1) return absl::InvalidArgumentError("SET has no assignments");
     out.set_clause = std::string(
@@ -505,16 +521,19 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
     if (t.kind != Tok::kWord) continue;
     const std::string w = Upper(t.text);
     if (w == "USING") {
-      return absl::InvalidArgumentError("USING is not allowed: an apply statement may touch only its own table");
+      return absl::InvalidArgumentError(
+          "USING is not allowed: an apply statement may touch only its own table");
     }
     if (w == "RETURNING") return absl::InvalidArgumentError("RETURNING is not allowed");
     if (w == "FROM" && !(j > 0 && IsWord(toks[j - 1], "DISTINCT"))) {
       return absl::InvalidArgumentError(
-          "FROM is not allowed (only in IS [NOT] DISTINCT FROM): an apply statement may touch only its own table");
+          "FROM is not allowed (only in IS [NOT] DISTINCT FROM): an apply statement may touch only its own "
+          "table");
     }
     if (w == "INSERT" || w == "UPDATE" || w == "DELETE" || w == "SELECT" || w == "MERGE" || w == "WITH" ||
         w == "VALUES" || w == "TABLE") {
-      if (w == "WITH" && j + 2 < toks.size() && (IsWord(toks[j + 1], "TIME") || IsWord(toks[j + 1], "LOCAL"))) {
+      if (w == "WITH" && j + 2 < toks.size() &&
+          (IsWord(toks[j + 1], "TIME") || IsWord(toks[j + 1], "LOCAL"))) {
         continue;  // timestamp with time zone
       }
       return absl::InvalidArgumentError(
@@ -526,13 +545,14 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql) {
   }
   std::set<std::string> seen;
   for (size_t j = i + 1; j < toks.size(); ++j) {
-    if (toks[j].kind == Tok::kPlaceholder && seen.insert(toks[j].text).second) out.params.push_back(toks[j].text);
+    if (toks[j].kind == Tok::kPlaceholder && seen.insert(toks[j].text).second)
+      out.params.push_back(toks[j].text);
   }
   return out;
 }
 
-absl::StatusOr<std::string> ReplacePlaceholders(absl::string_view sql,
-                                                const std::function<std::string(const std::string&)>& replace) {
+absl::StatusOr<std::string> ReplacePlaceholders(
+    absl::string_view sql, const std::function<std::string(const std::string&)>& replace) {
   ASSIGN_OR_RETURN(std::vector<Token> toks, Lex(sql));
   std::string out;
   size_t pos = 0;
@@ -581,10 +601,11 @@ absl::StatusOr<std::vector<CaptureRule>> ResolveRules(const cutover::v1::Capture
     for (const auto& r : out) builtin.insert(r.name());
     for (size_t i = 0; i < own.size(); ++i) {
       if (builtin.count(own[i].name())) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "capture.rules[", i, "].name: \"", own[i].name(),
-            "\" clashes with a built-in rule of the \"hydra\" profile: choose another name (built-in rules cannot be "
-            "overridden)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("capture.rules[", i, "].name: \"", own[i].name(),
+                         "\" clashes with a built-in rule of the \"hydra\" profile: choose another name "
+                         "(built-in rules cannot be "
+                         "overridden)"));
       }
       out.push_back(own[i]);
     }
@@ -617,7 +638,8 @@ absl::Status CheckRulesOnCaptureSide(const std::vector<CaptureRule>& rules, pg::
       return absl::OkStatus();
     };
     for (int k = 0; k < r.key_columns_size(); ++k) RETURN_IF_ERROR(check(r.key_columns(k), "key_columns"));
-    for (int k = 0; k < r.extra_columns_size(); ++k) RETURN_IF_ERROR(check(r.extra_columns(k), "extra_columns"));
+    for (int k = 0; k < r.extra_columns_size(); ++k)
+      RETURN_IF_ERROR(check(r.extra_columns(k), "extra_columns"));
     for (int k = 0; k < r.on_update_size(); ++k) {
       const auto& u = r.on_update(k);
       RETURN_IF_ERROR(check(u.column(), absl::StrCat("on_update[", k, "].column")));
@@ -625,9 +647,9 @@ absl::Status CheckRulesOnCaptureSide(const std::vector<CaptureRule>& rules, pg::
       auto res = capture_side.Exec(absl::StrCat("SELECT ", pg::QuoteLiteral(u.value()), "::", type));
       if (!res.ok()) {
         if (res.status().code() == absl::StatusCode::kUnavailable) return res.status();
-        return absl::FailedPreconditionError(absl::StrCat(path, ".on_update[", k, "].value: ", Quoted(u.value()),
-                                                          " is not a valid ", type, " on ", side, " (column ",
-                                                          u.column(), "): ", res.status().message()));
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, ".on_update[", k, "].value: ", Quoted(u.value()), " is not a valid ", type,
+                         " on ", side, " (column ", u.column(), "): ", res.status().message()));
       }
     }
   }
@@ -647,8 +669,9 @@ absl::Status CheckRulesAgainstCatalog(const std::vector<CaptureRule>& rules, pg:
       if (!tmpl.ok()) return Invalid(apath, tmpl.status().message());
       std::map<std::string, int> index;
       for (size_t p = 0; p < tmpl->params.size(); ++p) index[tmpl->params[p]] = static_cast<int>(p) + 1;
-      ASSIGN_OR_RETURN(std::string bound,
-                       ReplacePlaceholders(r.apply(k), [&](const std::string& n) { return absl::StrCat("$", index[n]); }));
+      ASSIGN_OR_RETURN(std::string bound, ReplacePlaceholders(r.apply(k), [&](const std::string& n) {
+                         return absl::StrCat("$", index[n]);
+                       }));
       // Drop the optional trailing semicolon: PREPARE takes one statement.
       absl::string_view body = absl::StripTrailingAsciiWhitespace(bound);
       if (absl::EndsWith(body, ";")) body.remove_suffix(1);
@@ -664,8 +687,10 @@ absl::Status CheckRulesAgainstCatalog(const std::vector<CaptureRule>& rules, pg:
         if (st.code() == absl::StatusCode::kUnavailable) return Annotate(st, apath);
         std::string msg(absl::StripAsciiWhitespace(e.what()));
         if (auto nl = msg.find('\n'); nl != std::string::npos) msg = msg.substr(0, nl);
-        return absl::FailedPreconditionError(absl::StrCat(apath, ": invalid on ", side, ": ", msg,
-                                                          e.sqlstate().empty() ? "" : absl::StrCat(" (SQLSTATE ", e.sqlstate(), ")")));
+        if (absl::StartsWith(msg, "ERROR:")) msg = std::string(absl::StripLeadingAsciiWhitespace(msg.substr(6)));
+        return absl::FailedPreconditionError(
+            absl::StrCat(apath, ": invalid on ", side, ": ", msg,
+                         e.sqlstate().empty() ? "" : absl::StrCat(" (SQLSTATE ", e.sqlstate(), ")")));
       } catch (const std::exception& e) {
         return pg::StatusFromException(e, absl::StrCat(apath, " on ", side));
       }

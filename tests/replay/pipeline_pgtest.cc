@@ -17,6 +17,8 @@
 #include "cutover/hydra/dataset.h"
 #include "cutover/replay/capture.h"
 #include "cutover/replay/event.h"
+#include "cutover/replay/kafka_mock.h"
+#include "cutover/replay/kafka_queue.h"
 #include "cutover/replay/memory_queue.h"
 #include "cutover/replay/pg_queue.h"
 #include "cutover/replay/relay.h"
@@ -296,6 +298,51 @@ TEST_F(PipelineTest, SurvivesKillNineOfRelayAndReplayer) {
   ASSERT_NO_FATAL_FAILURE(DrainAll(q->get()));
   ExpectGreenMatchesBlue();
   EXPECT_EQ(Count(db_.green, "SELECT count(*) FROM cutover_replay.dead_letters"), 0);
+}
+
+// The Kafka backend under load, with brokers taken down mid-stream (the
+// leader of some partitions, then all of them) and a leader change.
+TEST_F(PipelineTest, KafkaBrokersDownMidStream) {
+  auto mock = MockKafkaCluster::Start(3);
+  ASSERT_TRUE(mock.ok()) << mock.status();
+  ASSERT_TRUE((*mock)->CreateTopic("revocations", 6).ok());
+  KafkaQueueOptions ko;
+  ko.bootstrap_servers = (*mock)->bootstrap_servers();
+  ko.topic = "revocations";
+  ko.append_timeout = absl::Seconds(5);
+  auto q = OpenKafkaQueue(ko);
+  ASSERT_TRUE(q.ok()) << q.status();
+  Load load(db_.blue, 2);
+  auto relay = Relay::Create(RelayOpts(), q->get());
+  ASSERT_TRUE(relay.ok());
+  auto replayer = Replayer::Create(ReplayOpts(), rules_, q->get());
+  ASSERT_TRUE(replayer.ok()) << replayer.status();
+  std::thread relay_thread([&] { (*relay)->Run(); });
+  std::thread replay_thread([&] { (*replayer)->Run(); });
+  auto applied = [&] { return (*replayer)->stats().applied + (*replayer)->stats().noops; };
+  load.WaitFor(40);
+  ASSERT_TRUE(testing::WaitFor([&] { return applied() > 0; }, absl::Seconds(60)));
+  // One broker down (leads partitions 0 and 3), load continues.
+  ASSERT_TRUE((*mock)->SetBrokerDown(1, true).ok());
+  int64_t mark = applied();
+  load.WaitFor(80);
+  ASSERT_TRUE((*mock)->SetBrokerDown(1, false).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return applied() > mark; }, absl::Seconds(60)));
+  // Every broker down: appends fail (relay retries, outbox keeps the rows).
+  ASSERT_TRUE((*mock)->SetBrokerDown(-1, true).ok());
+  load.WaitFor(120);
+  ASSERT_TRUE((*mock)->SetBrokerDown(-1, false).ok());
+  ASSERT_TRUE((*mock)->SetPartitionLeader("revocations", 2, 1).ok());
+  load.WaitFor(160);
+  load.Stop();
+  (*relay)->Stop();
+  (*replayer)->Stop();
+  relay_thread.join();
+  replay_thread.join();
+  ASSERT_NO_FATAL_FAILURE(DrainAll(q->get(), replayer->get()));
+  ExpectGreenMatchesBlue();
+  EXPECT_EQ(Count(db_.green, "SELECT count(*) FROM cutover_replay.dead_letters"), 0);
+  EXPECT_EQ(Count(db_.blue, "SELECT count(*) FROM cutover_capture.outbox"), 0);
 }
 
 TEST_F(PipelineTest, BadEventsAreDeadLetteredWithoutStoppingReplay) {

@@ -95,7 +95,8 @@ absl::StatusOr<CaptureStatus> InspectCapture(pg::Session& side);
 // relay's SELECT: kOutboxColumns (cutover_id is optional: when the SELECT
 // omits it the event's cutover_id stays empty for the relay to set).
 inline constexpr char kOutboxColumns[] =
-    "id, event_id, rule, revocation_class, op, source_table, key, extra, txid, captured_at, direction, cutover_id";
+    "id, event_id, rule, revocation_class, op, source_table, key, extra, txid, captured_at, direction, "
+    "cutover_id";
 
 struct OutboxRow {
   int64_t id = 0;

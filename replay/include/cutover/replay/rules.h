@@ -32,7 +32,8 @@ namespace cutover::replay {
 //   ""        -> InvalidArgument: capture.profile is empty;
 //   other     -> InvalidArgument naming the profile.
 // The result has passed ValidateRules (errors name the plan's rule indexes).
-absl::StatusOr<std::vector<cutover::v1::CaptureRule>> ResolveRules(const cutover::v1::CaptureOptions& options);
+absl::StatusOr<std::vector<cutover::v1::CaptureRule>> ResolveRules(
+    const cutover::v1::CaptureOptions& options);
 
 // Syntax-level checks, no database needed. InvalidArgument with the field
 // path and what was expected, for the first problem found:
@@ -76,8 +77,8 @@ absl::StatusOr<ApplyTemplate> ParseApply(absl::string_view sql);
 // quoted identifiers and `::` casts untouched; e.g. to bind positionally:
 // `:signature` -> `$1`. InvalidArgument for an unterminated quote or a
 // comment. Works on whole statements and on ApplyTemplate clauses.
-absl::StatusOr<std::string> ReplacePlaceholders(absl::string_view sql,
-                                                const std::function<std::string(const std::string&)>& replace);
+absl::StatusOr<std::string> ReplacePlaceholders(
+    absl::string_view sql, const std::function<std::string(const std::string&)>& replace);
 
 // Checks the rules against the live catalogs, each error naming the rule:
 //  * capture side: the table exists (a table or partitioned table) and has
@@ -92,11 +93,12 @@ absl::StatusOr<std::string> ReplacePlaceholders(absl::string_view sql,
 //   capture.rules[x].apply[0]: invalid on green: <PostgreSQL's message>
 // where "blue"/"green" are the sessions' what(). Connection errors pass
 // through with their own codes.
-absl::Status CheckRulesAgainstCatalog(const std::vector<cutover::v1::CaptureRule>& rules, pg::Session& capture_side,
-                                      pg::Session& apply_side);
+absl::Status CheckRulesAgainstCatalog(const std::vector<cutover::v1::CaptureRule>& rules,
+                                      pg::Session& capture_side, pg::Session& apply_side);
 
 // Only the capture-side half of CheckRulesAgainstCatalog (InstallCapture runs it).
-absl::Status CheckRulesOnCaptureSide(const std::vector<cutover::v1::CaptureRule>& rules, pg::Session& capture_side);
+absl::Status CheckRulesOnCaptureSide(const std::vector<cutover::v1::CaptureRule>& rules,
+                                     pg::Session& capture_side);
 
 // The field path of a rule in errors: capture.rules[<name>] when the name is
 // valid, else capture.rules[<index>].
