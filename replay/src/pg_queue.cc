@@ -29,7 +29,11 @@ class LazySession {
   LazySession(std::string dsn, std::string app) : dsn_(std::move(dsn)), app_(std::move(app)) {}
   absl::StatusOr<pg::Session*> Get() {
     if (session_ && session_->conn().is_open()) return session_.get();
-    ASSIGN_OR_RETURN(session_, pg::Session::Connect(dsn_, "control", app_));
+    ASSIGN_OR_RETURN(auto s, pg::Session::Connect(dsn_, "control", app_));
+    // An acknowledged append must survive a crash of the control database,
+    // whatever the server's default.
+    RETURN_IF_ERROR(s->Exec("SET synchronous_commit = on").status());
+    session_ = std::move(s);
     return session_.get();
   }
   void Reset() { session_.reset(); }
@@ -177,6 +181,7 @@ class PgQueue : public RevocationQueue {
 absl::StatusOr<std::unique_ptr<RevocationQueue>> OpenPgQueue(const PgQueueOptions& options) {
   if (options.queue.empty()) return absl::InvalidArgumentError("queue name is empty");
   ASSIGN_OR_RETURN(auto s, pg::Session::Connect(options.dsn, "control", "cutover-queue"));
+  RETURN_IF_ERROR(s->Exec("SET synchronous_commit = on").status());
   RETURN_IF_ERROR(Annotate(s->Exec(kSchema).status(), "creating the PostgreSQL queue schema"));
   RETURN_IF_ERROR(
       s->ExecParams("INSERT INTO cutover_queue.heads (queue) VALUES ($1) ON CONFLICT DO NOTHING", options.queue)
