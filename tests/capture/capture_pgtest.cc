@@ -196,8 +196,9 @@ TEST_F(CapturePgTest, CatalogCheckNamesTheProblem) {
   r.set_apply(0, "DELETE FROM hydra_oauth2_access WHERE sig = :signature");
   st = CheckRulesAgainstCatalog({r}, *blue_, *green_);
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(st.message(),
-            "capture.rules[site.rule].apply[0]: invalid on green: column \"sig\" does not exist (SQLSTATE 42703)");
+  EXPECT_EQ(
+      st.message(),
+      "capture.rules[site.rule].apply[0]: invalid on green: column \"sig\" does not exist (SQLSTATE 42703)");
 
   // Valid on the 1.11 shape, not on green's 2.x shape.
   r = base();
@@ -557,6 +558,39 @@ TEST_F(CapturePgTest, AppRoleWithoutCapturePrivilegesIsCaptured) {
   X("DROP OWNED BY " + role + "; DROP ROLE " + role);
 }
 
+TEST_F(CapturePgTest, CallersSearchPathCannotHijackTheTriggers) {
+  ASSERT_NO_FATAL_FAILURE(SetUpHydra());
+  ASSERT_NO_FATAL_FAILURE(InstallHydra());
+  // A hostile `=` for varchar first on the caller's search_path: the
+  // SECURITY DEFINER functions must not pick it up (their names are qualified).
+  X("CREATE SCHEMA evil;"
+    "CREATE FUNCTION evil.eq(varchar, varchar) RETURNS boolean LANGUAGE sql AS 'SELECT true';"
+    "CREATE OPERATOR evil.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = evil.eq);"
+    "CREATE FUNCTION evil.jsonb_build_object(VARIADIC text[]) RETURNS jsonb LANGUAGE sql AS "
+    "  $$SELECT '{\"evil\": \"x\"}'::jsonb$$;");
+  // A grant with several refresh rows (a rotated-out one and the active one),
+  // so a hijacked key join would pair rows that do not belong together.
+  const std::string rid =
+      Q("SELECT request_id FROM hydra_oauth2_refresh GROUP BY 1 HAVING count(*) >= 2 AND bool_or(active) "
+        "ORDER BY 1 LIMIT 1");
+  const std::string lit = pg::QuoteLiteral(rid);
+  const int64_t rows = N("SELECT count(*) FROM hydra_oauth2_refresh WHERE request_id = " + lit);
+  const int64_t active = N("SELECT count(*) FROM hydra_oauth2_refresh WHERE active AND request_id = " + lit);
+  ASSERT_GE(rows, 2);
+  ASSERT_OK(testing::Exec(db_.blue,
+                          "SET search_path = evil, pg_catalog, public;"
+                          // (the statement itself must not use the hostile `=` either)
+                          "UPDATE public.hydra_oauth2_refresh SET active = false "
+                          "WHERE request_id OPERATOR(pg_catalog.=) " +
+                              lit));
+  auto events = Events();
+  EXPECT_EQ(events.size(), static_cast<size_t>(active));
+  for (const auto& e : events) {
+    EXPECT_FALSE(e.key().count("evil"));
+    EXPECT_EQ(e.extra().at("request_id").text(), rid);
+  }
+}
+
 TEST_F(CapturePgTest, TruncateIsRefusedWhileCapturing) {
   ASSERT_NO_FATAL_FAILURE(SetUpHydra());
   ASSERT_NO_FATAL_FAILURE(InstallHydra());
@@ -763,6 +797,38 @@ TEST_F(CapturePgTest, RelaySelectReadsTheOutbox) {
   });
   ASSERT_OK(st);
   EXPECT_EQ(Events().size(), 0u);
+}
+
+TEST_F(CapturePgTest, ATriggerThatWouldFailNeverGoesLive) {
+  // point has no `=` operator: the UPDATE rule's comparison cannot be planned.
+  X("CREATE TABLE public.places (id int PRIMARY KEY, spot point NOT NULL, note text);"
+    "INSERT INTO public.places VALUES (1, '(0,0)', 'a'), (2, '(1,1)', 'b')");
+  CaptureRule ok;
+  ok.set_name("places.delete");
+  ok.set_table("public.places");
+  ok.set_on_delete(true);
+  ok.add_key_columns("id");
+  ok.add_apply("DELETE FROM places WHERE id = :id");
+  CaptureRule bad = ok;
+  bad.set_name("places.moved");
+  bad.set_on_delete(false);
+  auto* u = bad.add_on_update();
+  u->set_column("spot");
+  u->set_value("(9,9)");
+  ASSERT_OK(CheckRulesOnCaptureSide({ok, bad}, *blue_));
+  absl::Status st = InstallCapture(*blue_, {ok, bad}, opts_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr("failed its self-test"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("operator does not exist"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr(CaptureTriggerName("places.moved", 'u')));
+  // The failing trigger does not exist; the table's writers are unaffected.
+  EXPECT_EQ(
+      N("SELECT count(*) FROM pg_trigger WHERE tgname = '" + CaptureTriggerName("places.moved", 'u') + "'"),
+      0);
+  ASSERT_OK(testing::Exec(db_.blue, "UPDATE public.places SET spot = '(9,9)', note = 'moved'"));
+  ASSERT_OK(testing::Exec(db_.blue, "DELETE FROM public.places WHERE id = 1"));
+  EXPECT_EQ(ByKind(Events())["places.delete"], 1) << "the rule installed before still captures";
+  ASSERT_OK(RemoveCapture(*blue_, opts_, /*force=*/true));
 }
 
 // ---- a generic profile on a non-Hydra schema ----

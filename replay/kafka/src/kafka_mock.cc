@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "cutover/common/status.h"
@@ -30,26 +31,30 @@ absl::StatusOr<std::unique_ptr<MockKafkaCluster>> MockKafkaCluster::Start(int br
   // waits for the client's delayed ACK (~40 ms), which real brokers avoid.
   RETURN_IF_ERROR(
       kafka::SetConf(conf.get(), "socket.nagle.disable", "true", "mock kafka socket.nagle.disable"));
-  rd_kafka_t* rk = nullptr;
-  RETURN_IF_ERROR(kafka::NewHandle(RD_KAFKA_PRODUCER, conf, &rk));
-  rd_kafka_mock_cluster_t* mcluster = rd_kafka_mock_cluster_new(rk, brokers);
-  if (mcluster == nullptr) {
-    rd_kafka_destroy(rk);
+  rd_kafka_t* raw = nullptr;
+  RETURN_IF_ERROR(kafka::NewHandle(RD_KAFKA_PRODUCER, conf, &raw));
+  HostHandle rk(raw);
+  ClusterHandle mcluster(rd_kafka_mock_cluster_new(rk.get(), brokers));
+  if (!mcluster) {
     return absl::InternalError("mock kafka: rd_kafka_mock_cluster_new failed (see the log)");
   }
-  return std::unique_ptr<MockKafkaCluster>(new MockKafkaCluster(rk, mcluster, brokers));
+  return std::unique_ptr<MockKafkaCluster>(new MockKafkaCluster(std::move(rk), std::move(mcluster), brokers));
 }
 
-MockKafkaCluster::MockKafkaCluster(rd_kafka_t* rk, rd_kafka_mock_cluster_t* mcluster, int brokers)
-    : rk_(rk), mcluster_(mcluster), brokers_(brokers) {}
+void MockKafkaCluster::HostDeleter::operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
 
-MockKafkaCluster::~MockKafkaCluster() {
-  rd_kafka_mock_cluster_destroy(mcluster_);
-  rd_kafka_destroy(rk_);
+void MockKafkaCluster::ClusterDeleter::operator()(rd_kafka_mock_cluster_t* mcluster) const {
+  rd_kafka_mock_cluster_destroy(mcluster);
 }
+
+MockKafkaCluster::MockKafkaCluster(HostHandle rk, ClusterHandle mcluster, int brokers)
+    : rk_(std::move(rk)), mcluster_(std::move(mcluster)), brokers_(brokers) {}
+
+// Members go in reverse order: the cluster, then the handle hosting it.
+MockKafkaCluster::~MockKafkaCluster() = default;
 
 std::string MockKafkaCluster::bootstrap_servers() const {
-  return rd_kafka_mock_cluster_bootstraps(mcluster_);
+  return rd_kafka_mock_cluster_bootstraps(mcluster_.get());
 }
 
 absl::Status MockKafkaCluster::CheckBroker(int broker_id, bool allow_all) const {
@@ -67,7 +72,7 @@ absl::Status MockKafkaCluster::CreateTopic(const std::string& topic, int partiti
                                                    replication_factor));
   }
   const int rf = std::min(replication_factor, brokers_);
-  RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_topic_create(mcluster_, topic.c_str(), partitions, rf),
+  RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_topic_create(mcluster_.get(), topic.c_str(), partitions, rf),
                                 absl::StrCat("mock kafka: create topic '", topic, "'")));
   // The mock picks leaders at random (a broker may lead nothing); spread
   // them round-robin so a fault on any broker hits some partitions.
@@ -82,8 +87,8 @@ absl::Status MockKafkaCluster::SetBrokerDown(int broker_id, bool down) {
   const int first = broker_id == -1 ? 1 : broker_id;
   const int last = broker_id == -1 ? brokers_ : broker_id;
   for (int id = first; id <= last; ++id) {
-    const rd_kafka_resp_err_t err =
-        down ? rd_kafka_mock_broker_set_down(mcluster_, id) : rd_kafka_mock_broker_set_up(mcluster_, id);
+    const rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(mcluster_.get(), id)
+                                         : rd_kafka_mock_broker_set_up(mcluster_.get(), id);
     RETURN_IF_ERROR(ErrorToStatus(err, absl::StrCat("mock kafka: set broker ", id, down ? " down" : " up")));
   }
   return absl::OkStatus();
@@ -94,7 +99,7 @@ absl::Status MockKafkaCluster::PushRequestErrors(int16_t api_key,
   if (errors.empty()) {
     return absl::OkStatus();
   }
-  rd_kafka_mock_push_request_errors_array(mcluster_, api_key, errors.size(), errors.data());
+  rd_kafka_mock_push_request_errors_array(mcluster_.get(), api_key, errors.size(), errors.data());
   return absl::OkStatus();
 }
 
@@ -104,8 +109,8 @@ absl::Status MockKafkaCluster::PushBrokerRequestErrors(int broker_id, int16_t ap
   RETURN_IF_ERROR(CheckBroker(broker_id, /*allow_all=*/false));
   // The mock's per-broker variant is variadic ((err, rtt) pairs): push one at a time.
   for (rd_kafka_resp_err_t e : errors) {
-    RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_broker_push_request_error_rtts(mcluster_, broker_id, api_key,
-                                                                               1, e, kafka::ToMillis(rtt)),
+    RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_broker_push_request_error_rtts(
+                                      mcluster_.get(), broker_id, api_key, 1, e, kafka::ToMillis(rtt)),
                                   absl::StrCat("mock kafka: push errors on broker ", broker_id)));
   }
   return absl::OkStatus();
@@ -114,20 +119,21 @@ absl::Status MockKafkaCluster::PushBrokerRequestErrors(int broker_id, int16_t ap
 absl::StatusOr<size_t> MockKafkaCluster::BrokerErrorStackSize(int broker_id, int16_t api_key) {
   RETURN_IF_ERROR(CheckBroker(broker_id, /*allow_all=*/false));
   size_t cnt = 0;
-  RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_broker_error_stack_cnt(mcluster_, broker_id, api_key, &cnt),
-                                absl::StrCat("mock kafka: error stack of broker ", broker_id)));
+  RETURN_IF_ERROR(
+      ErrorToStatus(rd_kafka_mock_broker_error_stack_cnt(mcluster_.get(), broker_id, api_key, &cnt),
+                    absl::StrCat("mock kafka: error stack of broker ", broker_id)));
   return cnt;
 }
 
 void MockKafkaCluster::ClearRequestErrors(int16_t api_key) {
-  rd_kafka_mock_clear_request_errors(mcluster_, api_key);
+  rd_kafka_mock_clear_request_errors(mcluster_.get(), api_key);
 }
 
 absl::Status MockKafkaCluster::SetTopicError(const std::string& topic, rd_kafka_resp_err_t err) {
   if (topic.empty()) {
     return absl::InvalidArgumentError("mock kafka: topic is empty");
   }
-  rd_kafka_mock_topic_set_error(mcluster_, topic.c_str(), err);
+  rd_kafka_mock_topic_set_error(mcluster_.get(), topic.c_str(), err);
   return absl::OkStatus();
 }
 
@@ -135,7 +141,7 @@ absl::Status MockKafkaCluster::SetPartitionLeader(const std::string& topic, int3
                                                   int broker_id) {
   RETURN_IF_ERROR(CheckBroker(broker_id, /*allow_all=*/true));
   return ErrorToStatus(
-      rd_kafka_mock_partition_set_leader(mcluster_, topic.c_str(), partition, broker_id),
+      rd_kafka_mock_partition_set_leader(mcluster_.get(), topic.c_str(), partition, broker_id),
       absl::StrCat("mock kafka: set leader of ", topic, " [", partition, "] to ", broker_id));
 }
 
@@ -145,7 +151,7 @@ absl::Status MockKafkaCluster::SetRtt(int broker_id, absl::Duration rtt) {
   const int first = broker_id == -1 ? 1 : broker_id;
   const int last = broker_id == -1 ? brokers_ : broker_id;
   for (int id = first; id <= last; ++id) {
-    RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_broker_set_rtt(mcluster_, id, ms),
+    RETURN_IF_ERROR(ErrorToStatus(rd_kafka_mock_broker_set_rtt(mcluster_.get(), id, ms),
                                   absl::StrCat("mock kafka: set rtt of broker ", id)));
   }
   return absl::OkStatus();

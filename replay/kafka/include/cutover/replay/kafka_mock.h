@@ -77,16 +77,26 @@ class MockKafkaCluster {
   absl::Status SetRtt(int broker_id, absl::Duration rtt);
 
   // The raw cluster, for librdkafka mock calls not wrapped here.
-  rd_kafka_mock_cluster_t* handle() { return mcluster_; }
+  rd_kafka_mock_cluster_t* handle() { return mcluster_.get(); }
 
  private:
-  MockKafkaCluster(rd_kafka_t* rk, rd_kafka_mock_cluster_t* mcluster, int brokers);
+  struct HostDeleter {
+    void operator()(rd_kafka_t* rk) const;  // rd_kafka_destroy
+  };
+  struct ClusterDeleter {
+    void operator()(rd_kafka_mock_cluster_t* mcluster) const;  // rd_kafka_mock_cluster_destroy
+  };
+  using HostHandle = std::unique_ptr<rd_kafka_t, HostDeleter>;
+  using ClusterHandle = std::unique_ptr<rd_kafka_mock_cluster_t, ClusterDeleter>;
+
+  MockKafkaCluster(HostHandle rk, ClusterHandle mcluster, int brokers);
   absl::Status CheckBroker(int broker_id, bool allow_all) const;
 
   // The cluster lives inside a dedicated rd_kafka_t (librdkafka's
-  // requirement); the destructor destroys the cluster first, then rk_.
-  rd_kafka_t* rk_;
-  rd_kafka_mock_cluster_t* mcluster_;
+  // requirement) that must outlive it: rk_ is declared first, so it is
+  // destroyed after mcluster_.
+  HostHandle rk_;
+  ClusterHandle mcluster_;
   const int brokers_;
 };
 

@@ -8,12 +8,12 @@
 //  - One key always maps to one partition (Java-compatible murmur2 hash of the
 //    key), so one row's events keep their order.
 //  - A position is (Kafka partition, Kafka offset); "next" positions are the
-//    partitions' high watermarks. One exception: when a response is lost and
-//    the idempotent producer's retry finds the batch already stored
-//    (DUPLICATE_SEQUENCE_NUMBER), the message is durably written once but
-//    Kafka does not say where: Append then reports offset kUnknownOffset
-//    for it (the Java producer does the same). Readers always see real
-//    offsets.
+//    partitions' high watermarks. One exception: when a produce response is
+//    lost and the broker later confirms the batch is stored anyway (the
+//    retry is answered DUPLICATE_SEQUENCE_NUMBER, or a later batch of the
+//    partition is acknowledged), the message is written once but Kafka does
+//    not say where: Append reports offset kUnknownOffset for it (the Java
+//    producer does the same). Readers always see real offsets.
 // Thread-safety: Append, EndPositions and OpenReader may be called from any
 // thread concurrently; a reader belongs to one thread. Destroying the queue
 // while an Append is running is not allowed; the destructor blocks for at most
