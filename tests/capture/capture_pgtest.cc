@@ -59,29 +59,6 @@ std::unique_ptr<pg::Session> Connect(const std::string& dsn, const std::string& 
   return s.ok() ? std::move(*s) : nullptr;
 }
 
-// pg_dump --schema-only without comments and the random \restrict keys.
-std::string SchemaOf(const std::string& dsn) {
-  auto opts = pg::ParseDsn(dsn, "dsn");
-  EXPECT_TRUE(opts.ok()) << opts.status();
-  std::string password = (*opts)["password"];
-  opts->erase("password");
-  CommandSpec spec{{PgProgram("pg_dump"), "--schema-only", "--dbname=" + pg::FormatDsn(*opts)},
-                   {{"PGPASSWORD", password}},
-                   "",
-                   absl::Minutes(2),
-                   ""};
-  auto out = RunCommandOk(spec);
-  EXPECT_TRUE(out.ok()) << out.status();
-  std::string kept;
-  for (absl::string_view line : absl::StrSplit(out.ok() ? *out : "", '\n')) {
-    if (line.empty() || absl::StartsWith(line, "--") || absl::StartsWith(line, "\\restrict") ||
-        absl::StartsWith(line, "\\unrestrict"))
-      continue;
-    absl::StrAppend(&kept, line, "\n");
-  }
-  return kept;
-}
-
 class CapturePgTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -740,10 +717,10 @@ TEST_F(CapturePgTest, InstallGivesUpAfterMaxAttemptsNamingTheTable) {
 
 TEST_F(CapturePgTest, RemoveLeavesTheSchemaAsBefore) {
   ASSERT_NO_FATAL_FAILURE(SetUpHydra());
-  const std::string before = SchemaOf(db_.blue);
+  const std::string before = testing::SchemaDump(db_.blue);
   ASSERT_FALSE(before.empty());
   ASSERT_NO_FATAL_FAILURE(InstallHydra());
-  EXPECT_NE(SchemaOf(db_.blue), before);
+  EXPECT_NE(testing::SchemaDump(db_.blue), before);
   X("DELETE FROM hydra_client WHERE id = (SELECT id FROM hydra_client ORDER BY id LIMIT 1)");
   const int64_t rows = N("SELECT count(*) FROM cutover_capture.outbox");
   ASSERT_GE(rows, 1);
@@ -755,7 +732,7 @@ TEST_F(CapturePgTest, RemoveLeavesTheSchemaAsBefore) {
       << "a refused removal changes nothing";
 
   ASSERT_OK(RemoveCapture(*blue_, opts_, /*force=*/true));
-  EXPECT_EQ(SchemaOf(db_.blue), before);
+  EXPECT_EQ(testing::SchemaDump(db_.blue), before);
   auto status = InspectCapture(*blue_);
   ASSERT_TRUE(status.ok());
   EXPECT_FALSE(status->installed);
@@ -767,7 +744,7 @@ TEST_F(CapturePgTest, RemoveLeavesTheSchemaAsBefore) {
   X("DELETE FROM hydra_oauth2_access WHERE request_id = " + pg::QuoteLiteral(GrantWithRefresh()));
   ClearOutbox();
   ASSERT_OK(RemoveCapture(*blue_, opts_));
-  EXPECT_EQ(SchemaOf(db_.blue), before);
+  EXPECT_EQ(testing::SchemaDump(db_.blue), before);
 }
 
 TEST_F(CapturePgTest, RelaySelectReadsTheOutbox) {

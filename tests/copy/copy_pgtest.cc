@@ -49,25 +49,6 @@ std::string Scalar(const std::string& dsn, const std::string& sql) {
   return (*r)[0][0].as<std::string>();
 }
 
-// pg_dump --schema-only, minus comments, blank lines and the random
-// \restrict keys, for comparing two databases' schemas.
-std::string SchemaOf(const std::string& dsn, bool exclude_marker) {
-  auto [d, pw] = SplitPassword(dsn);
-  CommandSpec spec{{PgProgram("pg_dump"), "--schema-only", "--dbname=" + d}, {{"PGPASSWORD", pw}}, "",
-                   absl::Minutes(2), ""};
-  if (exclude_marker) spec.argv.push_back("--exclude-schema=cutover_replay");
-  auto out = RunCommandOk(spec);
-  EXPECT_TRUE(out.ok()) << out.status();
-  std::string kept;
-  for (absl::string_view line : absl::StrSplit(out.ok() ? *out : "", '\n')) {
-    if (line.empty() || absl::StartsWith(line, "--") || absl::StartsWith(line, "\\restrict") ||
-        absl::StartsWith(line, "\\unrestrict"))
-      continue;
-    absl::StrAppend(&kept, line, "\n");
-  }
-  return kept;
-}
-
 // A loopback port nothing listens on (bound, read, released).
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -218,7 +199,7 @@ TEST_F(CopyPgTest, SchemaFidelityAndData) {
   EXPECT_TRUE(report->verify().content_hashed());
 
   // The schema is the same object for object (pg_dump of both sides).
-  EXPECT_EQ(SchemaOf(blue_, false), SchemaOf(green_, true));
+  EXPECT_EQ(testing::SchemaDump(blue_), testing::SchemaDump(green_, {"cutover_replay"}));
 
   // Data: counts and content hashes were verified; spot-check special values.
   EXPECT_EQ(Scalar(green_, "SELECT count(*) FROM app.accounts WHERE ratio = 'NaN'"),
@@ -522,7 +503,7 @@ TEST_F(CopyPgTest, KilledCopyRestartsCleanFromANewSnapshot) {
   EXPECT_EQ(Scalar(green_, "SELECT string_agg(state, ',' ORDER BY id) FROM cutover_replay.copy_attempt"),
             "reset,verified");
   EXPECT_EQ(Scalar(green_, "SELECT count(*) FROM big"), "150000");
-  EXPECT_EQ(SchemaOf(blue_, false), SchemaOf(green_, true));
+  EXPECT_EQ(testing::SchemaDump(blue_), testing::SchemaDump(green_, {"cutover_replay"}));
 }
 
 TEST_F(CopyPgTest, RefusesToOverwriteAFinishedCopy) {

@@ -14,10 +14,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cutover/common/pg.h"
+#include "cutover/common/subprocess.h"
 #include "gtest/gtest.h"
 
 namespace cutover::testing {
@@ -229,6 +232,31 @@ bool ProcessRunning(pid_t pid) {
   }
   char state = line[close + 2];
   return state != 'Z' && state != 'X';
+}
+
+std::string SchemaDump(const std::string& dsn, const std::vector<std::string>& exclude_schemas) {
+  auto opts = pg::ParseDsn(dsn, "dsn");
+  EXPECT_TRUE(opts.ok()) << opts.status();
+  if (!opts.ok()) return "";
+  const std::string password = (*opts)["password"];
+  opts->erase("password");
+  CommandSpec spec{{PgProgram("pg_dump"), "--schema-only", "--dbname=" + pg::FormatDsn(*opts)},
+                   {{"PGPASSWORD", password}},
+                   "",
+                   absl::Minutes(2),
+                   ""};
+  for (const auto& s : exclude_schemas) spec.argv.push_back("--exclude-schema=" + s);
+  auto out = RunCommandOk(spec);
+  EXPECT_TRUE(out.ok()) << out.status();
+  std::string kept;
+  for (absl::string_view line : absl::StrSplit(out.ok() ? *out : "", '\n')) {
+    if (line.empty() || absl::StartsWith(line, "--") || absl::StartsWith(line, "\\restrict") ||
+        absl::StartsWith(line, "\\unrestrict")) {
+      continue;
+    }
+    absl::StrAppend(&kept, line, "\n");
+  }
+  return kept;
 }
 
 }  // namespace cutover::testing

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -62,6 +63,11 @@ absl::StatusOr<std::string> Scalar(const std::string& dsn, const std::string& sq
 // on failure.
 void ExecOrDie(const std::string& dsn, const std::string& sql);
 std::string QueryScalar(const std::string& dsn, const std::string& sql);
+
+// `pg_dump --schema-only` of `dsn` without comments, blank lines and the
+// random \restrict keys, so two databases' schemas compare as text. Schemas
+// in `exclude_schemas` are left out. A failure is a (non-fatal) gtest failure.
+std::string SchemaDump(const std::string& dsn, const std::vector<std::string>& exclude_schemas = {});
 
 // Polls `pred` until it returns true (-> true) or `timeout` passes (-> false).
 bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout,
