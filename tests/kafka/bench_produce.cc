@@ -35,7 +35,8 @@ struct RunResult {
 
 double Percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1))));
+  const size_t i =
+      std::min(v.size() - 1, static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1))));
   return v[i];
 }
 

@@ -247,13 +247,16 @@ int64_t ExpectNoLoss(const std::map<std::string, cutover::v1::QueuePosition>& ac
     ++seen[IdOf(m.payload)];
   }
   std::set<std::pair<std::string, int32_t>> id_partition;
-  for (const auto& m : read) id_partition.insert({IdOf(m.payload), m.position.partition()});
+  for (const auto& m : read) {
+    id_partition.insert({IdOf(m.payload), m.position.partition()});
+  }
   int64_t lost = 0;
   for (const auto& [id, pos] : acked) {
     if (pos.offset() == kUnknownOffset) {
       // Stored without a reported offset: it must be in its partition.
       if (id_partition.count({id, pos.partition()}) == 0 && ++lost <= 5) {
-        ADD_FAILURE() << "acknowledged " << id << " (offset not reported) is not in partition " << pos.partition();
+        ADD_FAILURE() << "acknowledged " << id << " (offset not reported) is not in partition "
+                      << pos.partition();
       }
       continue;
     }

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cutover/common/pg.h"
@@ -117,7 +118,12 @@ class PipelineTest : public ::testing::Test {
     EXPECT_EQ(QueryScalar(db_.green, clients), QueryScalar(db_.blue, clients));
   }
 
-  int64_t Count(const std::string& dsn, const std::string& sql) { return std::stoll(QueryScalar(dsn, sql)); }
+  // -1 when the query fails (QueryScalar has recorded the failure).
+  int64_t Count(const std::string& dsn, const std::string& sql) {
+    const std::string v = QueryScalar(dsn, sql);
+    int64_t n = -1;
+    return absl::SimpleAtoi(v, &n) ? n : -1;
+  }
 
   testing::TestDb db_;
   std::string cutover_id_;
@@ -267,6 +273,13 @@ TEST_F(PipelineTest, ExactlyOnceUnderCrashesDuplicatesAndGreenRestart) {
 TEST_F(PipelineTest, SurvivesKillNineOfRelayAndReplayer) {
   auto q = OpenPgQueue({db_.control, cutover_id_});
   ASSERT_TRUE(q.ok());
+  {
+    // The child's replayer creates it too; create it first so the parent's
+    // progress queries never race that.
+    auto green = pg::Session::Connect(db_.green, "green");
+    ASSERT_TRUE(green.ok());
+    ASSERT_TRUE(EnsureReplaySchema(**green).ok());
+  }
   Load load(db_.blue, 2);
   std::mt19937 rng(99);
   for (int round = 0; round < 4; ++round) {
@@ -285,9 +298,14 @@ TEST_F(PipelineTest, SurvivesKillNineOfRelayAndReplayer) {
     // Let it get some work done, then kill it mid-flight.
     load.WaitFor((round + 1) * 30);
     const int64_t applied_before = Count(db_.green, "SELECT count(*) FROM cutover_replay.applied");
-    ASSERT_TRUE(testing::WaitFor(
+    const bool progressed = testing::WaitFor(
         [&] { return Count(db_.green, "SELECT count(*) FROM cutover_replay.applied") > applied_before; },
-        absl::Seconds(60)));
+        absl::Seconds(60));
+    if (!progressed) {
+      kill(pid, SIGKILL);  // never leave the child running past a failure
+      waitpid(pid, nullptr, 0);
+      FAIL() << "the relay/replayer child made no progress in 60 s";
+    }
     absl::SleepFor(absl::Milliseconds(rng() % 50));  // a random point in the stream, not synchronization
     kill(pid, SIGKILL);
     int status = 0;

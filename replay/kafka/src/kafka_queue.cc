@@ -562,12 +562,14 @@ absl::StatusOr<std::vector<QueuePosition>> KafkaQueue::Append(const std::vector<
                        " partitions when opened: partitions were added "
                        "during the cutover, per-key order and the seal are no longer valid"));
     }
-    if (p.offset() == kUnknownOffset) ++unknown;
+    if (p.offset() == kUnknownOffset) {
+      ++unknown;
+    }
   }
   if (unknown > 0) {
-    spdlog::info("kafka queue {}: {} of {} message(s) were already on the broker from a lost response; stored, "
-                 "offset not reported",
-                 options_.topic, unknown, positions.size());
+    spdlog::info(
+        "kafka queue {}: {} of {} message(s) confirmed stored after a lost response, offset not reported",
+        options_.topic, unknown, positions.size());
   }
   return positions;
 }
