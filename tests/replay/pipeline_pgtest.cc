@@ -243,7 +243,10 @@ TEST_F(PipelineTest, ExactlyOnceUnderCrashesDuplicatesAndGreenRestart) {
     load.WaitFor((round + 1) * 40);
     // Relay dies after the queue acknowledged a batch: it re-sends it.
     (*relay)->CrashAfterAppendForTest();
-    EXPECT_FALSE((*relay)->Step().ok());
+    auto crashed = (*relay)->Step();
+    // An empty outbox appends nothing, so the hook stays armed for the drain
+    // below (which retries past it).
+    if (crashed.ok()) EXPECT_EQ(*crashed, 0);
     ASSERT_TRUE((*relay)->Drain(absl::Now() + absl::Seconds(30)).ok());
     // Replayer dies after applying, before commit: a new one resumes from
     // the positions stored in green.

@@ -52,20 +52,22 @@ struct CaptureInstallOptions {
 // Installs (or re-installs) capture for `rules` on `side`:
 //  1. checks the rules (ValidateRules, CheckRulesOnCaptureSide);
 //  2. one transaction: schema cutover_capture, tables outbox and installed
-//     (kept when present: outbox rows are never dropped), the record of this
-//     install, and one trigger function per (rule, op);
-//  3. one short transaction per trigger it has to create (missing or not
-//     enabled ones): AFTER DELETE / AFTER UPDATE ... FOR EACH STATEMENT with
-//     transition tables, plus a BEFORE TRUNCATE guard per captured table
-//     that refuses TRUNCATE (it would bypass capture);
+//     (kept when present: outbox rows are never dropped) and the record of
+//     this install;
+//  3. one short transaction per capture trigger (rule x op): its function
+//     (CREATE OR REPLACE), the AFTER DELETE / AFTER UPDATE ... FOR EACH
+//     STATEMENT trigger with transition tables when missing or not enabled,
+//     and a self-test that fires it on no row inside a rolled-back savepoint,
+//     so a function that would fail never goes live; plus a BEFORE TRUNCATE
+//     guard per captured table that refuses TRUNCATE (it would bypass capture);
 //  4. drops triggers and functions of rules no longer present.
 // Idempotent: re-running with the same rules replaces the functions and
-// takes no table lock. Errors: InvalidArgument (bad rules or options),
-// FailedPrecondition (catalog mismatch, PostgreSQL < 14, or another
-// cutover's / direction's capture is installed), Aborted naming the table
-// when a lock could not be taken in max_attempts; connection errors as
-// classified by pg. A failed install may leave some triggers in place:
-// re-run it or RemoveCapture.
+// takes only the self-tests' ROW EXCLUSIVE locks. Errors: InvalidArgument
+// (bad rules or options), FailedPrecondition (catalog mismatch, PostgreSQL
+// < 14, a failed self-test, or another cutover's / direction's capture is
+// installed), Aborted naming the table when a lock could not be taken in
+// max_attempts; connection errors as classified by pg. A failed install may
+// leave some triggers in place (all working): re-run it or RemoveCapture.
 absl::Status InstallCapture(pg::Session& side, const std::vector<cutover::v1::CaptureRule>& rules,
                             const CaptureInstallOptions& options);
 
