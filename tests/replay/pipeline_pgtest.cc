@@ -246,7 +246,9 @@ TEST_F(PipelineTest, ExactlyOnceUnderCrashesDuplicatesAndGreenRestart) {
     auto crashed = (*relay)->Step();
     // An empty outbox appends nothing, so the hook stays armed for the drain
     // below (which retries past it).
-    if (crashed.ok()) EXPECT_EQ(*crashed, 0);
+    if (crashed.ok()) {
+      EXPECT_EQ(*crashed, 0);
+    }
     ASSERT_TRUE((*relay)->Drain(absl::Now() + absl::Seconds(30)).ok());
     // Replayer dies after applying, before commit: a new one resumes from
     // the positions stored in green.
