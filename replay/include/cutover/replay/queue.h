@@ -62,7 +62,11 @@ class RevocationQueue {
   // "postgres" or "kafka".
   virtual std::string backend() const = 0;
   virtual int32_t partitions() const = 0;
-  // Appends durably; returns each message's position, in input order.
+  // Appends durably; returns each message's position, in input order. The
+  // partition is always right; the offset may be -1 when the backend knows the
+  // message is stored but not where (Kafka: a retried idempotent produce whose
+  // first attempt was persisted). Callers use positions for reporting only;
+  // the seal comes from EndPositions().
   virtual absl::StatusOr<std::vector<cutover::v1::QueuePosition>> Append(
       const std::vector<QueueMessage>& messages) = 0;
   // The next offset that will be written, per partition: once appends have
