@@ -1,0 +1,164 @@
+#include "cutover/engine/flip.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "cutover/common/proto_time.h"
+#include "cutover/common/status.h"
+#include "spdlog/spdlog.h"
+
+namespace cutover::engine {
+namespace {
+
+using cutover::v1::FlipResult;
+using cutover::v1::FlipStep;
+
+// Retries `op` on retryable errors until `deadline` (backoff 50ms..1s).
+absl::Status RetryUntil(Clock* clock, absl::Time deadline, const std::function<absl::Status()>& op) {
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    absl::Status st = op();
+    if (st.ok() || !IsRetryable(st) || clock->Now() + backoff >= deadline) return st;
+    clock->SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+void AddStep(FlipResult* r, const std::string& name, absl::Duration d) {
+  auto* s = r->add_steps();
+  s->set_step(name);
+  *s->mutable_duration() = ToProto(d);
+}
+
+}  // namespace
+
+absl::Status UndoFlip(const FlipContext& ctx) {
+  CutoverBackend& b = *ctx.backend;
+  const absl::Time deadline = ctx.clock->Now() + ctx.undo_timeout;
+  // Order matters: blue must be writable again before clients are let in.
+  absl::Status fence = RetryUntil(ctx.clock, deadline, [&] { return b.fence().Lower(deadline); });
+  absl::Status repoint = RetryUntil(ctx.clock, deadline, [&] { return b.router().Repoint(router::Target::kBlue, deadline); });
+  // Resume even if something above failed: paused clients must not hang.
+  absl::Status resume = RetryUntil(ctx.clock, deadline, [&] { return b.router().Resume(deadline); });
+  // The window is open again: events must keep flowing to green.
+  absl::Status relay = b.StartRelay();
+  absl::Status replayer = b.StartReplayer();
+  for (const absl::Status* st : {&fence, &repoint, &resume, &relay, &replayer}) {
+    if (!st->ok()) return Annotate(*st, "undoing the flip");
+  }
+  return absl::OkStatus();
+}
+
+FlipOutcome RunFlip(const FlipContext& ctx) {
+  CutoverBackend& b = *ctx.backend;
+  Clock* clock = ctx.clock;
+  FlipOutcome out;
+  FlipResult& r = out.result;
+  const absl::Time start = clock->Now();
+  const absl::Time deadline = start + ctx.flip_timeout;
+  absl::Time paused_at = absl::InfinitePast();
+
+  auto fail = [&](absl::string_view step, const absl::Status& st) {
+    r.set_succeeded(false);
+    std::string why = absl::StrCat(step, ": ", st.ToString());
+    if (clock->Now() >= deadline && st.code() != absl::StatusCode::kDeadlineExceeded) {
+      why = absl::StrCat(why, " (flip_timeout ", absl::FormatDuration(ctx.flip_timeout), " passed)");
+    }
+    r.set_failure_reason(why);
+    spdlog::warn("flip failed at {}: {}; undoing", std::string(step), st.ToString());
+    out.undo_status = UndoFlip(ctx);
+    if (paused_at != absl::InfinitePast()) *r.mutable_write_gap() = ToProto(clock->Now() - paused_at);
+    return out;
+  };
+  // Runs one step: persist the marker, check the deadline, time the step.
+  auto step = [&](FlipStep marker, absl::string_view name, const std::function<absl::Status()>& body) {
+    if (ctx.persist) {
+      absl::Status st = ctx.persist(marker, r);
+      if (!st.ok()) return Annotate(st, "persisting the flip step");
+    }
+    if (clock->Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("flip_timeout ", absl::FormatDuration(ctx.flip_timeout), " passed before ", name));
+    }
+    const absl::Time t0 = clock->Now();
+    absl::Status st = body();
+    AddStep(&r, std::string(name), clock->Now() - t0);
+    return st;
+  };
+
+  // 1. Pause: new transactions wait, in-flight ones finish.
+  absl::Status st = step(cutover::v1::FLIP_STEP_PAUSING, "pause", [&] {
+    absl::Status s = b.router().Pause(deadline);
+    paused_at = clock->Now();
+    return s;
+  });
+  if (!st.ok()) return fail("pause", st);
+  *r.mutable_pause_duration() = r.steps(0).duration();
+  // 2. Fence blue: read-only for everyone but us, other sessions terminated.
+  st = step(cutover::v1::FLIP_STEP_FENCING, "fence", [&] { return b.fence().Raise(deadline); });
+  if (!st.ok()) return fail("fence", st);
+  // 3. Seal: the outbox drained into the queue; its end is the seal.
+  st = step(cutover::v1::FLIP_STEP_SEALING, "seal", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(*r.mutable_seal(), b.Seal(deadline));
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return fail("seal", st);
+  // 4. Replay the tail up to the seal on green.
+  st = step(cutover::v1::FLIP_STEP_DRAINING, "drain", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t tail, b.ReplayUntil(r.seal(), deadline));
+    r.set_tail_events(tail);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return fail("drain", st);
+  // 5. Repoint and resume. From DRAINED on, a crash finishes forward.
+  st = step(cutover::v1::FLIP_STEP_REPOINTING, "repoint",
+            [&] { return b.router().Repoint(router::Target::kGreen, deadline); });
+  if (!st.ok()) return fail("repoint", st);
+  const absl::Time t_resume = clock->Now();
+  // Past the repoint the flip is committed: resume must succeed, retried
+  // beyond flip_timeout if needed (going back would not be safer).
+  st = RetryUntil(clock, t_resume + ctx.undo_timeout, [&] { return b.router().Resume(t_resume + ctx.undo_timeout); });
+  AddStep(&r, "resume", clock->Now() - t_resume);
+  *r.mutable_write_gap() = ToProto(clock->Now() - paused_at);
+  if (!st.ok()) {
+    r.set_succeeded(false);
+    r.set_failure_reason(absl::StrCat("resume on green: ", st.ToString()));
+    out.undo_status = Annotate(st, "router repointed to green but not resumed; clients are waiting");
+    return out;
+  }
+  r.set_succeeded(true);
+  *r.mutable_flipped_at() = ToProtoTime(clock->Now());
+  if (ctx.persist) {
+    absl::Status p = ctx.persist(cutover::v1::FLIP_STEP_RESUMED, r);
+    if (!p.ok()) spdlog::warn("flip done but the RESUMED marker was not persisted: {}", p.ToString());
+  }
+  return out;
+}
+
+FlipOutcome RecoverFlip(const FlipContext& ctx, cutover::v1::FlipStep step, cutover::v1::FlipResult previous) {
+  FlipOutcome out;
+  out.result = std::move(previous);
+  CutoverBackend& b = *ctx.backend;
+  const absl::Time deadline = ctx.clock->Now() + ctx.undo_timeout;
+  if (step >= cutover::v1::FLIP_STEP_DRAINED) {
+    // Green holds every event up to the seal; blue is fenced. Finish.
+    absl::Status st = RetryUntil(ctx.clock, deadline, [&] { return b.router().Repoint(router::Target::kGreen, deadline); });
+    if (st.ok()) st = RetryUntil(ctx.clock, deadline, [&] { return b.router().Resume(deadline); });
+    if (!st.ok()) {
+      out.result.set_succeeded(false);
+      out.result.set_failure_reason(absl::StrCat("finishing the flip after a restart: ", st.ToString()));
+      out.undo_status = st;
+      return out;
+    }
+    out.result.set_succeeded(true);
+    *out.result.mutable_flipped_at() = ToProtoTime(ctx.clock->Now());
+    return out;
+  }
+  out.result.set_succeeded(false);
+  out.result.set_failure_reason(absl::StrCat("cutoverd restarted during the flip (at ",
+                                             cutover::v1::FlipStep_Name(step), "); flip undone"));
+  out.undo_status = UndoFlip(ctx);
+  return out;
+}
+
+}  // namespace cutover::engine

@@ -1,0 +1,1024 @@
+#include "cutover/engine/orchestrator.h"
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <random>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "cutover/common/proto_time.h"
+#include "cutover/common/status.h"
+#include "cutover/engine/flip.h"
+#include "spdlog/spdlog.h"
+
+namespace cutover::engine {
+
+using cutover::v1::Cutover;
+using cutover::v1::Phase;
+namespace v1 = cutover::v1;
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer: return "viewer";
+    case Role::kOperator: return "operator";
+    case Role::kApprover: return "approver";
+  }
+  return "?";
+}
+
+std::string PhaseName(Phase phase) {
+  return std::string(absl::StripPrefix(v1::Phase_Name(phase), "PHASE_"));
+}
+
+bool IsRunningPhase(Phase p) {
+  switch (p) {
+    case v1::PHASE_CAPTURING:
+    case v1::PHASE_COPYING:
+    case v1::PHASE_INDEXING:
+    case v1::PHASE_VERIFYING_COPY:
+    case v1::PHASE_MIGRATING:
+    case v1::PHASE_CATCHING_UP:
+    case v1::PHASE_READY:
+    case v1::PHASE_FLIPPING:
+    case v1::PHASE_DRAINING:
+    case v1::PHASE_PAUSED:
+    case v1::PHASE_ROLLING_BACK:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsTerminalPhase(Phase p) {
+  return p == v1::PHASE_COMPLETED || p == v1::PHASE_ABORTED || p == v1::PHASE_ROLLED_BACK;
+}
+
+namespace {
+
+bool IsBeforeFlip(Phase p) { return p >= v1::PHASE_CAPTURING && p <= v1::PHASE_READY; }
+
+// A terminal cutover still needing cleanup on blue (capture, fence).
+bool NeedsCleanup(const Cutover& c) {
+  return c.phase() == v1::PHASE_ABORTED && (c.capture_installed() || c.blue_fenced());
+}
+
+bool Adoptable(const Cutover& c) { return IsRunningPhase(c.phase()) || NeedsCleanup(c); }
+
+std::string NewId(absl::string_view name, absl::Time now) {
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  std::mt19937_64 gen(rd() ^ (counter++ << 32));
+  const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone());
+  std::string base;
+  for (char ch : name) {
+    if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_') base.push_back(ch);
+    if (base.size() >= 40) break;
+  }
+  if (base.empty()) base = "cutover";
+  return absl::StrCat(base, "-", stamp, "-", absl::Hex(gen() & 0xffff, absl::kZeroPad4));
+}
+
+std::string CallerName(const Caller& c) { return absl::StrCat(c.identity, " (", RoleName(c.role), ")"); }
+
+}  // namespace
+
+absl::Status ValidatePlanFields(const v1::Plan& plan) {
+  std::vector<std::string> errors;
+  if (plan.name().empty()) errors.push_back("plan.name is empty (expected a short name, e.g. \"hydra-2x\")");
+  if (plan.blue().dsn().empty()) errors.push_back("plan.blue.dsn is empty (expected a PostgreSQL connection string)");
+  if (plan.green().dsn().empty()) errors.push_back("plan.green.dsn is empty (expected a PostgreSQL connection string)");
+  if (!plan.blue().dsn().empty() && plan.blue().dsn() == plan.green().dsn()) {
+    errors.push_back("plan.green.dsn is the same as plan.blue.dsn (expected two different databases)");
+  }
+  if (plan.queue().backend_case() == v1::QueueOptions::BACKEND_NOT_SET) {
+    errors.push_back("plan.queue: set postgres or kafka");
+  } else if (plan.queue().has_postgres() && plan.queue().postgres().dsn().empty()) {
+    errors.push_back("plan.queue.postgres.dsn is empty (expected the control database's connection string)");
+  } else if (plan.queue().has_kafka()) {
+    if (plan.queue().kafka().bootstrap_servers().empty()) errors.push_back("plan.queue.kafka.bootstrap_servers is empty");
+    if (plan.queue().kafka().topic().empty()) errors.push_back("plan.queue.kafka.topic is empty");
+  }
+  if (plan.router().kind_case() == v1::RouterOptions::KIND_NOT_SET) {
+    errors.push_back("plan.router: set pgbouncer or command");
+  }
+  if (plan.capture().profile().empty() && plan.capture().rules().empty()) {
+    errors.push_back("plan.capture: set profile (\"hydra\" or \"generic\") or rules");
+  }
+  const auto& f = plan.flip();
+  auto negative = [](const google::protobuf::Duration& d) { return d.seconds() < 0 || d.nanos() < 0; };
+  if (negative(f.flip_timeout())) errors.push_back("plan.flip.flip_timeout is negative (expected e.g. \"30s\")");
+  if (negative(f.approval_deadline())) errors.push_back("plan.flip.approval_deadline is negative");
+  if (negative(f.max_blue_transaction_age())) errors.push_back("plan.flip.max_blue_transaction_age is negative");
+  if (negative(f.rollback_window())) errors.push_back("plan.flip.rollback_window is negative");
+  if (f.max_backlog() < 0) errors.push_back("plan.flip.max_backlog is negative (expected a number of events >= 0)");
+  if (plan.copy().table_jobs() < 0) errors.push_back("plan.copy.table_jobs is negative");
+  if (plan.copy().index_jobs() < 0) errors.push_back("plan.copy.index_jobs is negative");
+  if (!plan.migration().dir().empty() && !plan.migration().command().empty()) {
+    errors.push_back("plan.migration: set dir or command, not both");
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
+// ---------------------------------------------------------------------------
+// Worker: drives one cutover while this daemon holds its lease.
+// Threads: the worker thread (phase loop), a lease thread (renewal), and at
+// most one background operation (copy or migrate). The in-memory document
+// `doc_` is the truth while we hold the lease: only this worker writes the
+// cutover; API calls append requests to the timeline.
+class Worker {
+ public:
+  Worker(std::string id, store::ControlStore* store, BackendFactory* backends, Clock* clock,
+         const OrchestratorOptions& options)
+      : id_(std::move(id)), store_(store), backends_(backends), clock_(clock), options_(options) {}
+
+  ~Worker() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+    lease_thread_ = std::thread([this] { LeaseLoop(); });
+  }
+  // Stops without changing the phase; releases the lease.
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (lease_thread_.joinable()) lease_thread_.join();
+  }
+  bool done() const { return done_; }
+
+ private:
+  // ---- plumbing ----
+  void LeaseLoop() {
+    while (!stop_ && !done_) {
+      absl::StatusOr<store::LeaseInfo> l = store_->AcquireLease(id_, options_.identity, options_.lease_ttl);
+      if (l.ok() && l->holder != options_.identity) {
+        spdlog::error("cutover {}: lease lost to {}; stopping without further writes", id_, l->holder);
+        lease_lost_ = true;
+        return;
+      }
+      if (!l.ok()) spdlog::warn("cutover {}: lease renewal failed: {}", id_, l.status().ToString());
+      // Renew at a third of the ttl; sleep in small steps to stop promptly.
+      const absl::Time next = absl::Now() + options_.lease_ttl / 3;
+      while (!stop_ && !done_ && absl::Now() < next) absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+  bool ShouldExit() const { return stop_ || lease_lost_; }
+
+  // Saves doc_ (progress, markers) under our lease.
+  absl::Status Save() {
+    absl::MutexLock l(&mu_);
+    return SaveLocked();
+  }
+  absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    *doc_.mutable_updated_at() = ToProtoTime(clock_->Now());
+    absl::StatusOr<store::StoredCutover> s = store_->Save(doc_, options_.identity);
+    if (!s.ok() && s.status().code() == absl::StatusCode::kAborted) lease_lost_ = true;
+    return s.status();
+  }
+  // Phase change: persisted (with its timeline row) before anything else.
+  absl::Status MoveTo(Phase to, absl::string_view action, absl::string_view reason,
+                      const std::function<void(Cutover&)>& mutate = nullptr,
+                      absl::string_view actor = "") {
+    absl::MutexLock l(&mu_);
+    Cutover next = doc_;
+    const Phase from = doc_.phase();
+    next.set_phase(to);
+    *next.mutable_phase_entered_at() = ToProtoTime(clock_->Now());
+    *next.mutable_updated_at() = ToProtoTime(clock_->Now());
+    if (!reason.empty() || to == v1::PHASE_FAILED || to == v1::PHASE_READY) next.set_reason(std::string(reason));
+    if (to != v1::PHASE_FAILED) next.clear_next_step();
+    if (mutate) mutate(next);
+    store::TransitionRecord rec{from, to, actor.empty() ? options_.identity : std::string(actor),
+                                std::string(action), std::string(reason)};
+    absl::StatusOr<store::StoredCutover> s = store_->Transition(next, rec, options_.identity);
+    if (!s.ok()) {
+      if (s.status().code() == absl::StatusCode::kAborted) lease_lost_ = true;
+      return s.status();
+    }
+    doc_ = std::move(next);
+    spdlog::info("cutover {}: {} -> {} ({}){}", id_, PhaseName(from), PhaseName(to), std::string(action),
+                 reason.empty() ? "" : absl::StrCat(": ", reason));
+    retries_ = 0;
+    return absl::OkStatus();
+  }
+  void Note(absl::string_view action, absl::string_view reason, absl::string_view actor = "") {
+    Phase p;
+    {
+      absl::MutexLock l(&mu_);
+      p = doc_.phase();
+    }
+    store::TransitionRecord rec{p, p, actor.empty() ? options_.identity : std::string(actor), std::string(action),
+                                std::string(reason)};
+    absl::Status st = store_->Record(id_, rec, options_.identity);
+    if (!st.ok()) spdlog::warn("cutover {}: timeline note failed: {}", id_, st.ToString());
+  }
+  Cutover Doc() {
+    absl::MutexLock l(&mu_);
+    return doc_;
+  }
+
+  // A phase step failed: transient -> retry later (bounded), else FAILED.
+  void Failed(absl::string_view what, const absl::Status& st, absl::string_view next_step = "") {
+    if (IsRetryable(st) && ++retries_ <= options_.max_phase_retries) {
+      spdlog::warn("cutover {}: {} failed (attempt {}/{}), retrying: {}", id_, std::string(what), retries_,
+                   options_.max_phase_retries, st.ToString());
+      backoff_until_ = clock_->Now() + std::min(absl::Seconds(1) * (1 << std::min(retries_, 5)), absl::Seconds(30));
+      return;
+    }
+    const Phase here = Doc().phase();
+    std::string cmd = next_step.empty()
+                          ? absl::StrCat("fix the cause, then `cutoverctl resume ", id_, "` (re-runs ", PhaseName(here),
+                                         ") or `cutoverctl abort ", id_, "`")
+                          : std::string(next_step);
+    absl::Status m = MoveTo(v1::PHASE_FAILED, "failed", absl::StrCat(what, ": ", st.ToString()), [&](Cutover& c) {
+      c.set_failed_phase(here);
+      c.set_next_step(cmd);
+    });
+    if (!m.ok()) spdlog::error("cutover {}: could not record FAILED: {}", id_, m.ToString());
+  }
+
+  // ---- background operations (copy, migrate) ----
+  struct BgOp {
+    std::thread thread;
+    std::atomic<bool> finished{false};
+    absl::Status status;
+    v1::CopyReport report;
+  };
+
+  class Observer : public copy::CopyObserver {
+   public:
+    explicit Observer(Worker* w) : w_(w) {}
+    absl::Status OnStage(copy::CopyStage stage) override {
+      Phase to = v1::PHASE_COPYING;
+      if (stage == copy::CopyStage::kIndexing) to = v1::PHASE_INDEXING;
+      if (stage == copy::CopyStage::kVerifying) to = v1::PHASE_VERIFYING_COPY;
+      Phase current = w_->Doc().phase();
+      if (current == v1::PHASE_PAUSED) current = w_->Doc().paused_phase();
+      if (to <= current) return absl::OkStatus();  // resumed into a later stage
+      if (w_->Doc().phase() == v1::PHASE_PAUSED) {
+        absl::MutexLock l(&w_->mu_);
+        w_->doc_.set_paused_phase(to);
+        return w_->SaveLocked();
+      }
+      return w_->MoveTo(to, "phase-complete", "");
+    }
+    void OnProgress(const v1::CopyProgress& progress) override {
+      absl::MutexLock l(&w_->mu_);
+      *w_->doc_.mutable_copy() = progress;
+    }
+    void OnLog(absl::string_view line) override { spdlog::info("cutover {}: {}", w_->id_, std::string(line)); }
+
+   private:
+    Worker* w_;
+  };
+
+  void StartCopy() {
+    bg_ = std::make_unique<BgOp>();
+    copy_control_ = std::make_unique<copy::CopyControl>();
+    if (Doc().phase() == v1::PHASE_PAUSED) copy_control_->Pause();
+    observer_ = std::make_unique<Observer>(this);
+    BgOp* op = bg_.get();
+    bg_->thread = std::thread([this, op] {
+      absl::StatusOr<v1::CopyReport> r = backend_->Copy(observer_.get(), copy_control_.get());
+      if (r.ok()) {
+        op->report = *r;
+      } else {
+        op->status = r.status();
+      }
+      op->finished = true;
+    });
+  }
+  void StartMigrate() {
+    bg_ = std::make_unique<BgOp>();
+    BgOp* op = bg_.get();
+    bg_->thread = std::thread([this, op] {
+      op->status = backend_->Migrate(absl::InfiniteFuture());
+      op->finished = true;
+    });
+  }
+  void JoinBg() {
+    if (!bg_) return;
+    if (copy_control_) copy_control_->Cancel(absl::CancelledError("cutoverd stopping"));
+    if (bg_->thread.joinable()) bg_->thread.join();
+    bg_.reset();
+    copy_control_.reset();
+  }
+
+  // ---- the loop ----
+  void Run() {
+    absl::Status st = Adopt();
+    if (!st.ok()) {
+      spdlog::error("cutover {}: cannot adopt: {}", id_, st.ToString());
+      done_ = true;
+      return;
+    }
+    while (!ShouldExit()) {
+      if (clock_->Now() >= backoff_until_) {
+        HandleRequests();
+        if (ShouldExit()) break;
+        StepPhase();
+      }
+      const Cutover c = Doc();
+      if (!Adoptable(c) || (c.phase() == v1::PHASE_ABORTED && !NeedsCleanup(c))) break;
+      SaveProgressIfDue();
+      clock_->SleepFor(options_.tick);
+    }
+    // Leaving: background work stops; nothing else is written after a lost lease.
+    JoinBg();
+    if (backend_) {
+      backend_->StopReplayer();
+      backend_->StopRelay();
+    }
+    if (!lease_lost_) {
+      absl::Status r = store_->ReleaseLease(id_, options_.identity);
+      if (!r.ok()) spdlog::warn("cutover {}: releasing the lease: {}", id_, r.ToString());
+    }
+    done_ = true;
+  }
+
+  absl::Status Adopt() {
+    ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id_));
+    {
+      absl::MutexLock l(&mu_);
+      doc_ = s.cutover;
+    }
+    ASSIGN_OR_RETURN(backend_, backends_->Create(id_, s.cutover.plan()));
+    Note("adopted", absl::StrCat("driven by ", options_.identity, " from ", PhaseName(s.cutover.phase())));
+    return absl::OkStatus();
+  }
+
+  void SaveProgressIfDue() {
+    if (clock_->Now() < next_progress_save_) return;
+    next_progress_save_ = clock_->Now() + absl::Seconds(1);
+    const Phase p = Doc().phase();
+    if (p >= v1::PHASE_CAPTURING && p <= v1::PHASE_DRAINING && p != v1::PHASE_FLIPPING) RefreshStats();
+    absl::Status st = Save();
+    if (!st.ok() && !ShouldExit()) spdlog::warn("cutover {}: saving progress: {}", id_, st.ToString());
+  }
+
+  void RefreshStats() {
+    absl::StatusOr<v1::ReplayStats> s = backend_->Stats();
+    if (s.ok()) {
+      absl::MutexLock l(&mu_);
+      *doc_.mutable_replay() = *s;
+    }
+  }
+
+  // Guardrails: why the flip may not go now (empty = it may).
+  std::vector<std::string> Blockers() {
+    std::vector<std::string> out;
+    const Cutover c = Doc();
+    const auto& f = c.plan().flip();
+    if (!c.copy_report().has_verify() || !c.copy_report().verify().all_match()) {
+      out.push_back("the copy is not verified (VERIFYING_COPY did not pass)");
+    }
+    if (c.replay().dead_letters() > 0) {
+      out.push_back(absl::StrCat(c.replay().dead_letters(),
+                                 " dead-lettered event(s) on green: an unapplied revocation is unsafe "
+                                 "(inspect cutover_replay.dead_letters)"));
+    }
+    if (c.replay().backlog() > f.max_backlog()) {
+      out.push_back(absl::StrCat("replay backlog ", c.replay().backlog(), " > plan.flip.max_backlog ", f.max_backlog()));
+    }
+    const absl::Duration max_age = FromProto(f.max_blue_transaction_age());
+    if (max_age > absl::ZeroDuration()) {
+      absl::StatusOr<absl::Duration> age = backend_->OldestBlueTransaction();
+      if (!age.ok()) {
+        out.push_back(absl::StrCat("cannot read blue's oldest transaction: ", age.status().message()));
+      } else if (*age > max_age) {
+        out.push_back(absl::StrCat("blue has a transaction open for ", absl::FormatDuration(absl::Trunc(*age, absl::Seconds(1))),
+                                   " > plan.flip.max_blue_transaction_age ", absl::FormatDuration(max_age),
+                                   " (PAUSE would wait on it)"));
+      }
+    }
+    return out;
+  }
+
+  // ---- operator requests ----
+  void HandleRequests() {
+    const int64_t after = Doc().handled_seq();
+    absl::StatusOr<std::vector<v1::Transition>> rows = store_->Transitions(id_, after);
+    if (!rows.ok()) return;
+    for (const v1::Transition& t : *rows) {
+      if (ShouldExit()) return;
+      if (absl::StartsWith(t.action(), "request:")) {
+        HandleRequest(std::string(absl::StripPrefix(t.action(), "request:")), t);
+      }
+      absl::MutexLock l(&mu_);
+      doc_.set_handled_seq(t.seq());
+    }
+    if (!rows->empty()) (void)Save();
+  }
+
+  void HandleRequest(const std::string& cmd, const v1::Transition& t) {
+    const Cutover c = Doc();
+    const Phase p = c.phase();
+    const std::string actor = t.actor();
+    auto refuse = [&](absl::string_view why) { Note(absl::StrCat(cmd, "-refused"), why, actor); };
+    if (cmd == "pause") {
+      if (!(p >= v1::PHASE_COPYING && p <= v1::PHASE_READY && p != v1::PHASE_MIGRATING)) {
+        return refuse(absl::StrCat("cannot pause in ", PhaseName(p)));
+      }
+      if (copy_control_) copy_control_->Pause();
+      backend_->StopReplayer();
+      (void)MoveTo(v1::PHASE_PAUSED, "pause", t.reason(), [&](Cutover& n) { n.set_paused_phase(p); }, actor);
+    } else if (cmd == "resume") {
+      if (p != v1::PHASE_PAUSED) return refuse(absl::StrCat("not paused (", PhaseName(p), ")"));
+      const Phase back = c.paused_phase();
+      if (MoveTo(back, "resume", t.reason(), [](Cutover& n) { n.clear_paused_phase(); }, actor).ok()) {
+        if (copy_control_) copy_control_->Resume();
+      }
+    } else if (cmd == "approve") {
+      if (!(p >= v1::PHASE_CAPTURING && p <= v1::PHASE_READY) && p != v1::PHASE_PAUSED) {
+        return refuse(absl::StrCat("nothing to approve in ", PhaseName(p)));
+      }
+      {
+        absl::MutexLock l(&mu_);
+        doc_.set_approved(true);
+      }
+      (void)Save();
+      Note("approved", t.reason(), actor);
+    } else if (cmd == "abort") {
+      if (!(IsBeforeFlip(p) || p == v1::PHASE_PAUSED)) {
+        return refuse(absl::StrCat("cannot abort in ", PhaseName(p),
+                                   p >= v1::PHASE_FLIPPING ? " (traffic is on green: use rollback)" : ""));
+      }
+      if (copy_control_) copy_control_->Cancel(absl::CancelledError("aborted"));
+      (void)MoveTo(v1::PHASE_ABORTED, "abort", t.reason(), nullptr, actor);
+    } else if (cmd == "rollback") {
+      refuse("rollback is not available yet in this version (see docs/runbooks)");
+    } else {
+      refuse(absl::StrCat("unknown request ", cmd));
+    }
+  }
+
+  // ---- phases ----
+  void StepPhase() {
+    const Cutover c = Doc();
+    switch (c.phase()) {
+      case v1::PHASE_CAPTURING: return Capturing();
+      case v1::PHASE_COPYING:
+      case v1::PHASE_INDEXING:
+      case v1::PHASE_VERIFYING_COPY: return Copying();
+      case v1::PHASE_MIGRATING: return Migrating();
+      case v1::PHASE_CATCHING_UP: return CatchingUp();
+      case v1::PHASE_READY: return Ready();
+      case v1::PHASE_FLIPPING: return Flipping();
+      case v1::PHASE_DRAINING: return Draining();
+      case v1::PHASE_ABORTED: return Cleanup();
+      case v1::PHASE_PAUSED: return Paused();
+      default: return;
+    }
+  }
+
+  void Capturing() {
+    if (!Doc().capture_installed()) {
+      // Mark before installing: a crash in between leaves a flag that makes
+      // abort clean up (removal is idempotent).
+      {
+        absl::MutexLock l(&mu_);
+        doc_.set_capture_installed(true);
+      }
+      if (absl::Status st = Save(); !st.ok()) return Failed("saving capture state", st);
+    }
+    if (absl::Status st = backend_->InstallCapture(); !st.ok()) return Failed("installing capture on blue", st);
+    if (absl::Status st = backend_->VerifyCapture(); !st.ok()) return Failed("verifying capture on blue", st);
+    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    (void)MoveTo(v1::PHASE_COPYING, "phase-complete", "capture live on blue; window open");
+  }
+
+  void Copying() {
+    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (!bg_) return StartCopy();
+    if (!bg_->finished) return;
+    bg_->thread.join();
+    absl::Status st = bg_->status;
+    v1::CopyReport report = bg_->report;
+    bg_.reset();
+    copy_control_.reset();
+    if (!st.ok()) {
+      if (st.code() == absl::StatusCode::kCancelled && Doc().phase() == v1::PHASE_ABORTED) return;
+      return Failed(absl::StrCat(PhaseName(Doc().phase()), " (copy)"), st);
+    }
+    (void)MoveTo(v1::PHASE_MIGRATING, "phase-complete",
+                 absl::StrCat(report.tables(), " tables, ", report.rows(), " rows copied and verified"),
+                 [&](Cutover& n) {
+                   *n.mutable_copy_report() = report;
+                   *n.mutable_copy() = report.progress();
+                   *n.mutable_verify() = report.verify();
+                 });
+  }
+
+  void Migrating() {
+    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (!bg_) return StartMigrate();
+    if (!bg_->finished) return;
+    bg_->thread.join();
+    absl::Status st = bg_->status;
+    bg_.reset();
+    if (!st.ok()) return Failed("MIGRATING", st);
+    (void)MoveTo(v1::PHASE_CATCHING_UP, "phase-complete", "migrations applied on green");
+  }
+
+  void CatchingUp() {
+    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->StartReplayer(); !st.ok()) return Failed("starting the replayer", st);
+    RefreshStats();
+    const Cutover c = Doc();
+    if (c.replay().backlog() > c.plan().flip().max_backlog()) return;
+    const absl::Duration deadline = FromProto(c.plan().flip().approval_deadline());
+    (void)MoveTo(v1::PHASE_READY, "phase-complete",
+                 absl::StrCat("replay backlog ", c.replay().backlog(), " <= ", c.plan().flip().max_backlog()),
+                 [&](Cutover& n) {
+                   if (deadline > absl::ZeroDuration() && !n.plan().flip().auto_flip()) {
+                     *n.mutable_approval_deadline_at() = ToProtoTime(clock_->Now() + deadline);
+                   }
+                 });
+  }
+
+  void Ready() {
+    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->StartReplayer(); !st.ok()) return Failed("starting the replayer", st);
+    RefreshStats();
+    const std::vector<std::string> blockers = Blockers();
+    Cutover c = Doc();
+    {
+      absl::MutexLock l(&mu_);
+      doc_.clear_flip_blockers();
+      for (const auto& b : blockers) doc_.add_flip_blockers(b);
+    }
+    const bool wants = c.plan().flip().auto_flip() || c.approved();
+    if (!wants) {
+      if (c.has_approval_deadline_at() && clock_->Now() >= FromProtoTime(c.approval_deadline_at())) {
+        (void)MoveTo(v1::PHASE_ABORTED, "approval-expired",
+                     absl::StrCat("no approve before the approval deadline ",
+                                  absl::FormatTime(FromProtoTime(c.approval_deadline_at()), absl::UTCTimeZone())));
+      }
+      return;
+    }
+    if (!blockers.empty()) {
+      const std::string why = absl::StrJoin(blockers, "; ");
+      if (why != last_refusal_) {
+        Note("flip-refused", why);
+        last_refusal_ = why;
+      }
+      return;
+    }
+    last_refusal_.clear();
+    (void)MoveTo(v1::PHASE_FLIPPING, "flip", c.approved() ? "approved" : "auto_flip", [](Cutover& n) {
+      n.set_flip_step(v1::FLIP_STEP_NONE);
+      n.mutable_flip()->set_attempts(n.flip().attempts() + 1);
+    });
+  }
+
+  FlipContext MakeFlipContext() {
+    FlipContext ctx;
+    ctx.backend = backend_.get();
+    ctx.clock = clock_;
+    const absl::Duration t = FromProto(Doc().plan().flip().flip_timeout());
+    ctx.flip_timeout = t > absl::ZeroDuration() ? t : absl::Seconds(30);
+    ctx.undo_timeout = options_.undo_timeout;
+    ctx.persist = [this](v1::FlipStep step, const v1::FlipResult& r) -> absl::Status {
+      if (ShouldExit()) return absl::AbortedError("lease lost or cutoverd stopping");
+      absl::MutexLock l(&mu_);
+      doc_.set_flip_step(step);
+      const int attempts = doc_.flip().attempts();
+      *doc_.mutable_flip() = r;
+      doc_.mutable_flip()->set_attempts(attempts);
+      if (step >= v1::FLIP_STEP_SEALING) doc_.set_blue_fenced(true);
+      return SaveLocked();
+    };
+    return ctx;
+  }
+
+  void Flipping() {
+    const Cutover c = Doc();
+    FlipContext ctx = MakeFlipContext();
+    FlipOutcome out;
+    if (c.flip_step() != v1::FLIP_STEP_NONE) {
+      Note("flip-recovery", absl::StrCat("found the flip at ", v1::FlipStep_Name(c.flip_step()), " after a restart"));
+      out = RecoverFlip(ctx, c.flip_step(), c.flip());
+    } else {
+      backend_->StopRelay();  // Seal() drains the outbox itself
+      out = RunFlip(ctx);
+    }
+    out.result.set_attempts(c.flip().attempts());
+    if (out.result.succeeded()) {
+      (void)MoveTo(v1::PHASE_DRAINING, "flip-complete",
+                   absl::StrCat("traffic on green; write gap ",
+                                absl::FormatDuration(FromProto(out.result.write_gap())), ", ",
+                                out.result.tail_events(), " tail event(s)"),
+                   [&](Cutover& n) {
+                     *n.mutable_flip() = out.result;
+                     n.set_flip_step(v1::FLIP_STEP_RESUMED);
+                     n.set_blue_fenced(true);
+                   });
+      return;
+    }
+    if (!out.undo_status.ok()) {
+      (void)MoveTo(v1::PHASE_FAILED, "flip-undo-failed",
+                   absl::StrCat(out.result.failure_reason(), "; undo failed: ", out.undo_status.ToString()),
+                   [&](Cutover& n) {
+                     *n.mutable_flip() = out.result;
+                     n.set_failed_phase(v1::PHASE_FLIPPING);
+                     n.set_next_step(absl::StrCat(
+                         "check the router and blue's fence by hand (RESUME in PgBouncer; "
+                         "ALTER DATABASE ... RESET default_transaction_read_only), then `cutoverctl resume ",
+                         id_, "` to retry the undo"));
+                   });
+      return;
+    }
+    const bool retry_auto = c.plan().flip().auto_flip() && c.flip().attempts() < options_.max_auto_flip_attempts;
+    (void)MoveTo(v1::PHASE_READY, "flip-failed",
+                 absl::StrCat("flip attempt ", c.flip().attempts(), " undone: ", out.result.failure_reason(),
+                              retry_auto ? "; retrying automatically"
+                                         : (c.plan().flip().auto_flip() ? "; auto_flip attempts exhausted: approve to retry"
+                                                                        : "; approve to retry")),
+                 [&](Cutover& n) {
+                   *n.mutable_flip() = out.result;
+                   n.set_flip_step(v1::FLIP_STEP_NONE);
+                   n.set_blue_fenced(false);
+                   n.set_approved(false);
+                   if (!retry_auto && c.plan().flip().auto_flip()) {
+                     // Stop auto retries: an explicit approve is needed now.
+                     n.mutable_plan()->mutable_flip()->set_auto_flip(false);
+                   }
+                 });
+    backoff_until_ = clock_->Now() + absl::Seconds(1);
+  }
+
+  void Draining() {
+    const Cutover c = Doc();
+    // The seal was applied during the flip; make sure nothing is left and
+    // nothing is dead-lettered before calling it complete.
+    absl::StatusOr<int64_t> tail = backend_->ReplayUntil(c.flip().seal(), clock_->Now() + absl::Minutes(5));
+    if (!tail.ok()) return Failed("DRAINING (replay up to the seal)", tail.status());
+    RefreshStats();
+    if (Doc().replay().dead_letters() > 0) {
+      return Failed("DRAINING", absl::FailedPreconditionError(absl::StrCat(
+                                    Doc().replay().dead_letters(), " dead-lettered event(s) on green need an operator")),
+                    absl::StrCat("inspect cutover_replay.dead_letters on green, apply them by hand, then "
+                                 "`cutoverctl resume ",
+                                 id_, "`"));
+    }
+    backend_->StopReplayer();
+    backend_->StopRelay();
+    if (c.capture_installed()) {
+      if (absl::Status st = backend_->RemoveCapture(); !st.ok()) return Failed("removing capture from blue", st);
+    }
+    (void)MoveTo(v1::PHASE_COMPLETED, "phase-complete", "every event up to the seal applied on green",
+                 [&](Cutover& n) {
+                   n.set_capture_installed(false);
+                   *n.mutable_completed_at() = ToProtoTime(clock_->Now());
+                 });
+  }
+
+  void Paused() {
+    // Copy stays paused through its control; replay is stopped; the relay
+    // keeps moving captured events so the outbox does not grow.
+    // A copy that finishes while paused keeps its result in bg_ until the
+    // resume (Copying() picks it up).
+    (void)backend_->StartRelay();
+  }
+
+  // ABORTED with leftovers: stop everything, lower the fence, remove capture.
+  void Cleanup() {
+    JoinBg();
+    backend_->StopReplayer();
+    backend_->StopRelay();
+    const Cutover c = Doc();
+    const absl::Time deadline = clock_->Now() + options_.undo_timeout;
+    if (c.blue_fenced() || c.flip_step() != v1::FLIP_STEP_NONE) {
+      absl::Status st = backend_->fence().Lower(deadline);
+      if (st.ok()) st = backend_->router().Repoint(router::Target::kBlue, deadline);
+      if (st.ok()) st = backend_->router().Resume(deadline);
+      if (!st.ok()) return Failed("abort cleanup (fence/router)", st);
+    }
+    if (c.capture_installed()) {
+      if (absl::Status st = backend_->RemoveCapture(); !st.ok()) return Failed("abort cleanup (removing capture)", st);
+    }
+    {
+      absl::MutexLock l(&mu_);
+      doc_.set_capture_installed(false);
+      doc_.set_blue_fenced(false);
+      doc_.set_flip_step(v1::FLIP_STEP_NONE);
+    }
+    if (Save().ok()) Note("cleaned-up", "capture removed from blue, no fence; green kept for inspection");
+  }
+
+  const std::string id_;
+  store::ControlStore* const store_;
+  BackendFactory* const backends_;
+  Clock* const clock_;
+  const OrchestratorOptions options_;
+
+  absl::Mutex mu_;
+  Cutover doc_ ABSL_GUARDED_BY(mu_);
+
+  std::unique_ptr<CutoverBackend> backend_;
+  std::unique_ptr<BgOp> bg_;
+  std::unique_ptr<copy::CopyControl> copy_control_;
+  std::unique_ptr<Observer> observer_;
+  int retries_ = 0;
+  absl::Time backoff_until_ = absl::InfinitePast();
+  absl::Time next_progress_save_ = absl::InfinitePast();
+  std::string last_refusal_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> lease_lost_{false};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+  std::thread lease_thread_;
+};
+
+// ---------------------------------------------------------------------------
+
+Orchestrator::Orchestrator(store::ControlStore* store, BackendFactory* backends, Clock* clock,
+                           OrchestratorOptions options)
+    : store_(store), backends_(backends), clock_(clock), options_(std::move(options)) {}
+
+Orchestrator::~Orchestrator() { Stop(); }
+
+void Orchestrator::Start() {
+  if (!options_.run_workers || scan_thread_.joinable()) return;
+  scan_thread_ = std::thread([this] { ScanLoop(); });
+}
+
+void Orchestrator::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+  }
+  if (!stop_scan_.HasBeenNotified()) stop_scan_.Notify();
+  if (scan_thread_.joinable()) scan_thread_.join();
+  std::map<std::string, std::unique_ptr<Worker>> workers;
+  {
+    absl::MutexLock l(&mu_);
+    workers.swap(workers_);
+  }
+  for (auto& [id, w] : workers) w->Stop();
+}
+
+void Orchestrator::ScanLoop() {
+  while (!stop_scan_.WaitForNotificationWithTimeout(options_.scan_interval)) ScanOnce();
+}
+
+void Orchestrator::ScanOnce() {
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->second->done()) {
+        it->second->Stop();
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  absl::StatusOr<std::vector<store::StoredCutover>> all = store_->List({});
+  if (!all.ok()) {
+    spdlog::warn("scan: listing cutovers: {}", all.status().ToString());
+    return;
+  }
+  for (const store::StoredCutover& s : *all) {
+    if (!Adoptable(s.cutover)) continue;
+    const std::string& id = s.cutover.id();
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_ || workers_.count(id)) continue;
+    }
+    absl::StatusOr<store::LeaseInfo> lease = store_->AcquireLease(id, options_.identity, options_.lease_ttl);
+    if (!lease.ok() || lease->holder != options_.identity) continue;  // someone else drives it: standby
+    auto w = std::make_unique<Worker>(id, store_, backends_, clock_, options_);
+    w->Start();
+    absl::MutexLock l(&mu_);
+    workers_[id] = std::move(w);
+  }
+}
+
+std::vector<std::string> Orchestrator::ActiveForTest() {
+  absl::MutexLock l(&mu_);
+  std::vector<std::string> out;
+  for (auto& [id, w] : workers_) {
+    if (!w->done()) out.push_back(id);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ValidationResult> Orchestrator::ValidatePlan(const v1::Plan& plan) {
+  RETURN_IF_ERROR(ValidatePlanFields(plan));
+  ASSIGN_OR_RETURN(std::unique_ptr<CutoverBackend> b, backends_->Create("validate", plan));
+  return b->Preflight();
+}
+
+namespace {
+std::string FailedChecks(const v1::ValidationResult& r) {
+  std::vector<std::string> failed;
+  for (const auto& c : r.checks()) {
+    if (!c.ok()) failed.push_back(absl::StrCat(c.name(), ": ", c.detail()));
+  }
+  return absl::StrJoin(failed, "; ");
+}
+}  // namespace
+
+absl::StatusOr<Cutover> Orchestrator::CreatePlan(const v1::Plan& plan, const Caller& caller) {
+  ASSIGN_OR_RETURN(v1::ValidationResult vr, ValidatePlan(plan));
+  if (!vr.ok()) return absl::FailedPreconditionError(absl::StrCat("preflight failed: ", FailedChecks(vr)));
+  Cutover c;
+  const absl::Time now = clock_->Now();
+  c.set_id(NewId(plan.name(), now));
+  *c.mutable_plan() = plan;
+  c.set_phase(v1::PHASE_PLANNED);
+  *c.mutable_created_at() = ToProtoTime(now);
+  *c.mutable_updated_at() = ToProtoTime(now);
+  *c.mutable_phase_entered_at() = ToProtoTime(now);
+  *c.mutable_preflight() = vr;
+  ASSIGN_OR_RETURN(store::StoredCutover s,
+                   store_->Create(c, {v1::PHASE_UNSPECIFIED, v1::PHASE_PLANNED, CallerName(caller), "create-plan",
+                                      absl::StrCat(vr.warnings_size(), " warning(s)")}));
+  return s.cutover;
+}
+
+absl::StatusOr<Cutover> Orchestrator::Start(absl::string_view id, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  if (s.cutover.phase() != v1::PHASE_PLANNED) {
+    return absl::FailedPreconditionError(absl::StrCat("cutover ", id, " is in ", PhaseName(s.cutover.phase()),
+                                                      "; start needs PLANNED"));
+  }
+  // Conditions may have changed since the plan was stored: check again.
+  ASSIGN_OR_RETURN(v1::ValidationResult vr, ValidatePlan(s.cutover.plan()));
+  if (!vr.ok()) return absl::FailedPreconditionError(absl::StrCat("preflight failed: ", FailedChecks(vr)));
+  Cutover next = s.cutover;
+  next.set_phase(v1::PHASE_CAPTURING);
+  *next.mutable_preflight() = vr;
+  *next.mutable_phase_entered_at() = ToProtoTime(clock_->Now());
+  *next.mutable_updated_at() = ToProtoTime(clock_->Now());
+  ASSIGN_OR_RETURN(store::StoredCutover out,
+                   store_->Transition(next, {v1::PHASE_PLANNED, v1::PHASE_CAPTURING, CallerName(caller), "start", ""},
+                                      ""));
+  return out.cutover;
+}
+
+absl::StatusOr<CutoverView> Orchestrator::Get(absl::string_view id) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  return CutoverView{std::move(s.cutover), s.version};
+}
+
+absl::StatusOr<std::vector<Cutover>> Orchestrator::List(const std::vector<Phase>& phases) {
+  ASSIGN_OR_RETURN(std::vector<store::StoredCutover> all, store_->List(phases));
+  std::vector<Cutover> out;
+  out.reserve(all.size());
+  for (auto& s : all) out.push_back(std::move(s.cutover));
+  return out;
+}
+
+absl::StatusOr<Cutover> Orchestrator::Request(absl::string_view id, absl::string_view command,
+                                              absl::string_view reason, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  const Phase p = s.cutover.phase();
+  RETURN_IF_ERROR(store_->Record(id, {p, p, CallerName(caller), absl::StrCat("request:", command), std::string(reason)},
+                                 ""));
+  return s.cutover;
+}
+
+absl::StatusOr<Cutover> Orchestrator::Pause(absl::string_view id, absl::string_view reason, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  const Phase p = s.cutover.phase();
+  if (!(p >= v1::PHASE_COPYING && p <= v1::PHASE_READY && p != v1::PHASE_MIGRATING)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cutover ", id, " is in ", PhaseName(p),
+        "; pause needs COPYING, INDEXING, VERIFYING_COPY, CATCHING_UP or READY (migrations cannot be paused midway)"));
+  }
+  return Request(id, "pause", reason, caller);
+}
+
+absl::StatusOr<Cutover> Orchestrator::Resume(absl::string_view id, absl::string_view reason, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  const Phase p = s.cutover.phase();
+  if (p == v1::PHASE_FAILED) {
+    // Nobody drives a FAILED cutover: re-enter the phase it failed in; a
+    // daemon adopts it on its next scan.
+    Cutover next = s.cutover;
+    const Phase back = s.cutover.failed_phase() != v1::PHASE_UNSPECIFIED ? s.cutover.failed_phase() : v1::PHASE_CAPTURING;
+    next.set_phase(back);
+    next.clear_failed_phase();
+    next.clear_next_step();
+    *next.mutable_phase_entered_at() = ToProtoTime(clock_->Now());
+    ASSIGN_OR_RETURN(store::StoredCutover out,
+                     store_->Transition(next, {p, back, CallerName(caller), "resume", std::string(reason)}, ""));
+    return out.cutover;
+  }
+  if (p != v1::PHASE_PAUSED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cutover ", id, " is in ", PhaseName(p), "; resume needs PAUSED or FAILED"));
+  }
+  return Request(id, "resume", reason, caller);
+}
+
+absl::StatusOr<Cutover> Orchestrator::Approve(absl::string_view id, absl::string_view reason, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  const Cutover& c = s.cutover;
+  const Phase p = c.phase();
+  if (!((p >= v1::PHASE_CAPTURING && p <= v1::PHASE_READY) || p == v1::PHASE_PAUSED)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cutover ", id, " is in ", PhaseName(p), "; approve needs a phase before FLIPPING (e.g. READY)"));
+  }
+  if (c.approved()) {
+    return absl::AlreadyExistsError(absl::StrCat("cutover ", id, " is already approved"));
+  }
+  if (p == v1::PHASE_READY && c.flip_blockers_size() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat("flip refused by guardrails: ", absl::StrJoin(c.flip_blockers(), "; ")));
+  }
+  return Request(id, "approve", reason, caller);
+}
+
+absl::StatusOr<Cutover> Orchestrator::Abort(absl::string_view id, absl::string_view reason, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  const Phase p = s.cutover.phase();
+  if (p == v1::PHASE_PLANNED || p == v1::PHASE_FAILED) {
+    if (p == v1::PHASE_FAILED && s.cutover.failed_phase() >= v1::PHASE_DRAINING) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cutover ", id, " failed in ", PhaseName(s.cutover.failed_phase()),
+                       ", after traffic moved to green: abort would lose green's writes; resume it or roll back"));
+    }
+    Cutover next = s.cutover;
+    next.set_phase(v1::PHASE_ABORTED);
+    next.set_reason(std::string(reason));
+    *next.mutable_phase_entered_at() = ToProtoTime(clock_->Now());
+    ASSIGN_OR_RETURN(store::StoredCutover out,
+                     store_->Transition(next, {p, v1::PHASE_ABORTED, CallerName(caller), "abort", std::string(reason)}, ""));
+    return out.cutover;
+  }
+  if (!(IsBeforeFlip(p) || p == v1::PHASE_PAUSED)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cutover ", id, " is in ", PhaseName(p), "; abort needs a phase before FLIPPING",
+        p >= v1::PHASE_FLIPPING && !IsTerminalPhase(p) ? " (traffic is moving to green: use rollback)" : ""));
+  }
+  return Request(id, "abort", reason, caller);
+}
+
+absl::StatusOr<Cutover> Orchestrator::Rollback(absl::string_view id, absl::string_view reason, const Caller& caller) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  (void)reason;
+  (void)caller;
+  return absl::UnimplementedError(absl::StrCat("rollback of cutover ", id, " (", PhaseName(s.cutover.phase()),
+                                               ") is not implemented in this version"));
+}
+
+absl::StatusOr<v1::Report> Orchestrator::GetReport(absl::string_view id) {
+  ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
+  ASSIGN_OR_RETURN(std::vector<v1::Transition> timeline, store_->Transitions(id, 0));
+  return BuildReport(s.cutover, timeline, clock_->Now());
+}
+
+absl::StatusOr<std::vector<v1::Transition>> Orchestrator::ListTransitions(absl::string_view id, int64_t after_seq) {
+  return store_->Transitions(id, after_seq);
+}
+
+absl::StatusOr<int64_t> Orchestrator::WaitForChange(absl::string_view id, int64_t version, absl::Time deadline) {
+  return store_->WaitForChange(id, version, deadline);
+}
+
+v1::Report BuildReport(const Cutover& c, const std::vector<v1::Transition>& timeline, absl::Time now) {
+  v1::Report r;
+  r.set_cutover_id(c.id());
+  r.set_name(c.plan().name());
+  r.set_phase(c.phase());
+  // Time spent in each phase, summed over visits, from the timeline.
+  std::map<int, absl::Duration> spent;
+  std::vector<int> order;
+  Phase current = v1::PHASE_UNSPECIFIED;
+  absl::Time since = absl::InfinitePast();
+  for (const auto& t : timeline) {
+    if (t.from() == t.to()) continue;
+    const absl::Time at = FromProtoTime(t.at());
+    if (current != v1::PHASE_UNSPECIFIED && since != absl::InfinitePast()) {
+      if (!spent.count(current)) order.push_back(current);
+      spent[current] += at - since;
+    }
+    current = t.to();
+    since = at;
+  }
+  if (current != v1::PHASE_UNSPECIFIED && !IsTerminalPhase(current) && since != absl::InfinitePast()) {
+    if (!spent.count(current)) order.push_back(current);
+    spent[current] += now - since;
+  }
+  for (int p : order) {
+    auto* pt = r.add_timings();
+    pt->set_phase(static_cast<Phase>(p));
+    *pt->mutable_duration() = ToProto(spent[p]);
+  }
+  *r.mutable_copy() = c.copy_report();
+  *r.mutable_replay() = c.replay();
+  *r.mutable_flip() = c.flip();
+  for (const auto& t : timeline) *r.add_timeline() = t;
+  return r;
+}
+
+}  // namespace cutover::engine

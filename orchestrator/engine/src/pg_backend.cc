@@ -1,0 +1,505 @@
+// PgCutoverBackend: the real CutoverBackend over PostgreSQL (blue, green,
+// control), the revocation queue (PgQueue or KafkaQueue), the capture, relay
+// and replayer of replay/, the copier of orchestrator/copy, a router and the
+// fence.
+#include "cutover/engine/pg_backend.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "cutover/common/pg.h"
+#include "cutover/common/proto_time.h"
+#include "cutover/common/status.h"
+#include "cutover/common/subprocess.h"
+#include "cutover/copy/green_state.h"
+#include "cutover/replay/capture.h"
+#include "cutover/replay/kafka_queue.h"
+#include "cutover/replay/pg_queue.h"
+#include "cutover/replay/relay.h"
+#include "cutover/replay/replayer.h"
+#include "cutover/replay/rules.h"
+#include "spdlog/spdlog.h"
+
+namespace cutover::engine {
+namespace {
+
+namespace v1 = cutover::v1;
+namespace fs = std::filesystem;
+
+v1::Check MakeCheck(const std::string& name, const absl::Status& st, const std::string& detail) {
+  v1::Check c;
+  c.set_name(name);
+  c.set_ok(st.ok());
+  c.set_detail(st.ok() ? detail : (detail.empty() ? std::string(st.message()) : absl::StrCat(detail, ": ", st.message())));
+  return c;
+}
+
+// Runs a background loop object (Relay / Replayer) on its own thread.
+template <typename T>
+struct Runner {
+  std::unique_ptr<T> obj;
+  std::thread thread;
+  // A stopped loop object cannot Run again (it can still Drain).
+  bool stopped = false;
+  bool running() const { return thread.joinable(); }
+  void Stop() {
+    if (obj) {
+      obj->Stop();
+      stopped = true;
+    }
+    if (thread.joinable()) thread.join();
+  }
+  void ResetIfStopped() {
+    if (stopped) obj.reset();
+    stopped = false;
+  }
+};
+
+class PgCutoverBackend final : public CutoverBackend {
+ public:
+  PgCutoverBackend(std::string id, v1::Plan plan, Clock* clock) : id_(std::move(id)), plan_(std::move(plan)), clock_(clock) {
+    copier_ = copy::NewPgCopier(clock_);
+  }
+  ~PgCutoverBackend() override {
+    StopReplayer();
+    StopRelay();
+  }
+
+  v1::ValidationResult Preflight() override {
+    v1::ValidationResult out;
+    copy::CopyRequest req = CopyRequestFor();
+    for (const copy::CheckResult& r : copier_->Preflight(req)) *out.add_checks() = MakeCheck(r.name, r.status, r.detail);
+
+    absl::StatusOr<std::vector<v1::CaptureRule>> rules = replay::ResolveRules(plan_.capture());
+    *out.add_checks() = MakeCheck("capture.rules", rules.status(),
+                                  rules.ok() ? absl::StrCat(rules->size(), " rule(s) from profile \"",
+                                                            plan_.capture().profile(), "\"")
+                                             : "");
+    if (rules.ok()) {
+      absl::StatusOr<std::unique_ptr<pg::Session>> blue = pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-preflight");
+      if (blue.ok()) {
+        absl::Status st = replay::CheckRulesOnCaptureSide(*rules, **blue);
+        *out.add_checks() = MakeCheck("capture.blue_catalog", st, "every captured table and column exists on blue");
+      }
+    }
+    // Queue reachable (nothing is created here).
+    if (plan_.queue().has_postgres()) {
+      absl::StatusOr<std::unique_ptr<pg::Session>> q =
+          pg::Session::Connect(plan_.queue().postgres().dsn(), "queue (control database)", "cutover-preflight");
+      absl::Status st = q.status();
+      if (st.ok()) {
+        absl::StatusOr<pqxx::result> r = (*q)->Exec("SELECT has_database_privilege(current_database(), 'CREATE')");
+        st = r.status();
+        if (st.ok() && !(*r)[0][0].as<bool>()) {
+          st = absl::PermissionDeniedError("the queue's role may not CREATE in the control database (schema cutover_queue)");
+        }
+      }
+      *out.add_checks() = MakeCheck("queue.postgres", st, "control database reachable, schema cutover_queue creatable");
+    } else {
+      absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> q = OpenQueue();
+      *out.add_checks() = MakeCheck("queue.kafka", q.status(), absl::StrCat("topic ", plan_.queue().kafka().topic()));
+    }
+    // Router and fence.
+    absl::Status rst = EnsureRouter();
+    if (!rst.ok()) {
+      *out.add_checks() = MakeCheck("router", rst, "");
+    } else {
+      for (const router::RouterCheck& c : router_->Check()) *out.add_checks() = MakeCheck(c.name, c.status, c.detail);
+    }
+    *out.add_checks() = MakeCheck("blue.fence", fence().Check(), "may set blue read-only and terminate sessions");
+    // Warnings: long transactions on blue, window vs token TTL.
+    absl::StatusOr<absl::Duration> age = OldestBlueTransaction();
+    const absl::Duration max_age = FromProto(plan_.flip().max_blue_transaction_age());
+    if (age.ok() && max_age > absl::ZeroDuration() && *age > max_age) {
+      auto* w = out.add_warnings();
+      w->set_code("blue.long_transaction");
+      w->set_message(absl::StrCat("a transaction on blue has been open for ", absl::FormatDuration(absl::Trunc(*age, absl::Seconds(1))),
+                                  " (> max_blue_transaction_age); the flip's PAUSE would wait on it"));
+    }
+    const absl::Duration window = FromProto(plan_.expected_window());
+    const absl::Duration ttl = FromProto(plan_.token_ttl());
+    if (window > absl::ZeroDuration() && ttl > absl::ZeroDuration() && ttl < window) {
+      auto* w = out.add_warnings();
+      w->set_code("window.token_ttl");
+      w->set_message(absl::StrCat("token_ttl ", absl::FormatDuration(ttl), " < expected_window ",
+                                  absl::FormatDuration(window),
+                                  ": tokens issued on blue after the snapshot are not on green; clients holding them "
+                                  "must re-authenticate after the flip. Raise the token TTL before the window."));
+    }
+    if (plan_.flip().flip_timeout().seconds() == 0 && plan_.flip().flip_timeout().nanos() == 0) {
+      auto* w = out.add_warnings();
+      w->set_code("flip.timeout_default");
+      w->set_message("plan.flip.flip_timeout unset: using 30s");
+    }
+    bool ok = true;
+    for (const auto& c : out.checks()) ok = ok && c.ok();
+    out.set_ok(ok);
+    return out;
+  }
+
+  absl::Status InstallCapture() override {
+    ASSIGN_OR_RETURN(auto rules, Rules());
+    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
+    return replay::InstallCapture(*blue, rules, CaptureOptions());
+  }
+  absl::Status RemoveCapture() override {
+    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
+    RETURN_IF_ERROR((*blue).Exec("SET default_transaction_read_only = off").status());
+    // By now the outbox was drained into the queue (flip) or is not needed
+    // (abort): force drops whatever is left.
+    return replay::RemoveCapture(*blue, CaptureOptions(), /*force=*/true);
+  }
+  absl::Status VerifyCapture() override {
+    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
+    ASSIGN_OR_RETURN(replay::CaptureStatus s, replay::InspectCapture(*blue));
+    if (!s.installed || s.cutover_id != id_) {
+      return absl::FailedPreconditionError(absl::StrCat("capture for ", id_, " is not installed on blue"));
+    }
+    if (s.triggers == 0 || s.disabled_triggers > 0) {
+      return absl::FailedPreconditionError(absl::StrCat("capture on blue has ", s.triggers, " trigger(s), ",
+                                                        s.disabled_triggers, " disabled"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StartRelay() override {
+    absl::MutexLock l(&run_mu_);
+    if (relay_.running()) return absl::OkStatus();
+    relay_.stopped = false;
+    RETURN_IF_ERROR(EnsureQueue());
+    replay::RelayOptions o;
+    o.cutover_id = id_;
+    o.source_dsn = plan_.blue().dsn();
+    ASSIGN_OR_RETURN(relay_.obj, replay::Relay::Create(o, queue_.get(), clock_));
+    replay::Relay* r = relay_.obj.get();
+    relay_.thread = std::thread([r] { r->Run(); });
+    return absl::OkStatus();
+  }
+  void StopRelay() override {
+    absl::MutexLock l(&run_mu_);
+    relay_.Stop();
+  }
+  absl::Status StartReplayer() override {
+    absl::MutexLock l(&run_mu_);
+    if (replayer_.running()) return absl::OkStatus();
+    replayer_.ResetIfStopped();
+    RETURN_IF_ERROR(EnsureReplayerLocked());
+    replay::Replayer* r = replayer_.obj.get();
+    replayer_.thread = std::thread([r] { r->Run(); });
+    return absl::OkStatus();
+  }
+  void StopReplayer() override {
+    absl::MutexLock l(&run_mu_);
+    replayer_.Stop();
+    // A stopped Replayer cannot Run again; keep it only for DrainUntil.
+  }
+
+  absl::StatusOr<v1::CopyReport> Copy(copy::CopyObserver* observer, copy::CopyControl* control) override {
+    ASSIGN_OR_RETURN(auto green, pg::Session::Connect(plan_.green().dsn(), "green", "cutover-copy"));
+    ASSIGN_OR_RETURN(copy::GreenState gs, copy::InspectGreen(*green));
+    if (gs.last_attempt && gs.last_attempt->cutover_id == id_) {
+      if (gs.last_attempt->state == "verified") {
+        // Verified before a restart: nothing to copy again.
+        v1::CopyReport r;
+        r.set_snapshot_id(gs.last_attempt->snapshot_id);
+        r.mutable_verify()->set_all_match(true);
+        r.mutable_verify()->set_content_hashed(!plan_.copy().skip_content_hash());
+        return r;
+      }
+      if (gs.last_attempt->state == "copied") {
+        // Copied but never verified, and the snapshot is gone with the old
+        // process: verification in the same snapshot is impossible, so copy
+        // again from a new snapshot.
+        RETURN_IF_ERROR(copy::SetAttemptState(*green, gs.last_attempt->id, "failed",
+                                              "cutoverd restarted before verification; copying again"));
+      }
+    }
+    green.reset();
+    return copier_->Copy(CopyRequestFor(), observer, control);
+  }
+
+  absl::Status Migrate(absl::Time deadline) override {
+    const auto& m = plan_.migration();
+    if (!m.command().empty()) {
+      CommandSpec spec;
+      spec.argv = {"/bin/sh", "-c", m.command()};
+      spec.env["CUTOVER_GREEN_DSN"] = plan_.green().dsn();
+      spec.env["CUTOVER_ID"] = id_;
+      absl::Duration t = FromProto(m.command_timeout());
+      spec.timeout = std::min(t > absl::ZeroDuration() ? t : absl::Hours(24), deadline - clock_->Now());
+      return Annotate(RunCommandOk(spec).status(), "plan.migration.command");
+    }
+    if (m.dir().empty()) return absl::OkStatus();
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(m.dir(), ec)) {
+      if (e.path().extension() == ".sql") files.push_back(e.path());
+    }
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("plan.migration.dir ", m.dir(), ": ", ec.message()));
+    std::sort(files.begin(), files.end());
+    ASSIGN_OR_RETURN(auto green, pg::Session::Connect(plan_.green().dsn(), "green", "cutover-migrate"));
+    RETURN_IF_ERROR(green->Exec("SET synchronous_commit = on; CREATE SCHEMA IF NOT EXISTS cutover_replay; "
+                                "CREATE TABLE IF NOT EXISTS cutover_replay.migrations (file text PRIMARY KEY, "
+                                "sha text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+                        .status());
+    for (const fs::path& f : files) {
+      std::ifstream in(f);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string body = ss.str();
+      const std::string sha = std::to_string(std::hash<std::string>{}(body));
+      const std::string name = f.filename().string();
+      ASSIGN_OR_RETURN(pqxx::result r, green->Exec(absl::StrCat("SELECT sha FROM cutover_replay.migrations WHERE file = ",
+                                                                pg::QuoteLiteral(name))));
+      if (!r.empty()) {
+        if (r[0][0].c_str() != sha) {
+          return absl::FailedPreconditionError(absl::StrCat("migration ", name, " changed after it was applied on green"));
+        }
+        continue;
+      }
+      // psql runs the file as one transaction unless it says it must not
+      // (CREATE INDEX CONCURRENTLY and friends).
+      const bool single = !absl::StrContains(body, "cutover:no-transaction");
+      CommandSpec spec;
+      spec.argv = {PgProgram("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", plan_.green().dsn(), "-f", f.string()};
+      if (single) spec.argv.insert(spec.argv.begin() + 1, "-1");
+      spec.timeout = deadline == absl::InfiniteFuture() ? absl::InfiniteDuration() : deadline - clock_->Now();
+      RETURN_IF_ERROR(Annotate(RunCommandOk(spec).status(), absl::StrCat("migration ", name)));
+      RETURN_IF_ERROR(green->Exec(absl::StrCat("INSERT INTO cutover_replay.migrations (file, sha) VALUES (",
+                                               pg::QuoteLiteral(name), ", ", pg::QuoteLiteral(sha), ")"))
+                          .status());
+      spdlog::info("cutover {}: migration {} applied on green", id_, name);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<v1::ReplayStats> Stats() override {
+    absl::MutexLock l(&stats_mu_);
+    v1::ReplayStats s;
+    // Outbox on blue.
+    if (!blue_stats_) {
+      ASSIGN_OR_RETURN(blue_stats_, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-stats"));
+    }
+    absl::StatusOr<pqxx::result> ob = blue_stats_->Exec(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(captured_at)), 0) FROM cutover_capture.outbox");
+    int64_t outbox = 0;
+    double oldest = 0;
+    if (ob.ok()) {
+      outbox = (*ob)[0][0].as<int64_t>();
+      oldest = (*ob)[0][1].as<double>();
+    } else if (ob.status().code() == absl::StatusCode::kUnavailable) {
+      blue_stats_.reset();
+    }
+    // Queue end vs green's stored positions.
+    int64_t queued = 0;
+    {
+      absl::MutexLock rl(&run_mu_);
+      if (queue_) {
+        absl::StatusOr<replay::Positions> end = queue_->EndPositions();
+        if (end.ok()) {
+          std::map<int32_t, int64_t> applied;
+          if (!green_stats_) {
+            auto g = pg::Session::Connect(plan_.green().dsn(), "green", "cutover-stats");
+            if (g.ok()) green_stats_ = std::move(*g);
+          }
+          if (green_stats_) {
+            absl::StatusOr<pqxx::result> pr = green_stats_->Exec(absl::StrCat(
+                "SELECT partition, next_offset FROM cutover_replay.positions WHERE cutover_id = ", pg::QuoteLiteral(id_)));
+            if (pr.ok()) {
+              for (const auto& row : *pr) applied[row[0].as<int32_t>()] = row[1].as<int64_t>();
+            } else if (pr.status().code() == absl::StatusCode::kUnavailable) {
+              green_stats_.reset();
+            }
+          }
+          for (const auto& p : *end) {
+            s.set_captured(s.captured() + p.offset());
+            queued += std::max<int64_t>(0, p.offset() - (applied.count(p.partition()) ? applied[p.partition()] : 0));
+          }
+        }
+      }
+      if (replayer_.obj) {
+        const replay::ReplayCounters c = replayer_.obj->stats();
+        s.set_applied(c.applied);
+        s.set_noops(c.noops);
+        s.set_duplicates(c.duplicates);
+        const absl::Time now = clock_->Now();
+        if (last_rate_at_ != absl::InfinitePast() && now > last_rate_at_) {
+          s.set_events_per_second(static_cast<double>(c.consumed - last_consumed_) / absl::ToDoubleSeconds(now - last_rate_at_));
+        }
+        last_rate_at_ = now;
+        last_consumed_ = c.consumed;
+      }
+    }
+    if (green_stats_) {
+      absl::StatusOr<pqxx::result> dl = green_stats_->Exec(absl::StrCat(
+          "SELECT count(*) FROM cutover_replay.dead_letters WHERE cutover_id = ", pg::QuoteLiteral(id_)));
+      if (dl.ok()) s.set_dead_letters((*dl)[0][0].as<int64_t>());
+    }
+    s.set_backlog(outbox + queued);
+    *s.mutable_oldest_event_age() = ToProto(absl::Seconds(oldest));
+    return s;
+  }
+
+  absl::StatusOr<absl::Duration> OldestBlueTransaction() override {
+    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-preflight"));
+    ASSIGN_OR_RETURN(pqxx::result r,
+                     blue->Exec("SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND "
+                                "backend_type = 'client backend' AND xact_start IS NOT NULL AND "
+                                "coalesce(application_name, '') NOT LIKE 'cutover%'"));
+    return absl::Seconds(r[0][0].as<double>());
+  }
+
+  router::Router& router() override {
+    absl::Status st = EnsureRouter();
+    if (!st.ok()) {
+      // A router that fails every call with the construction error.
+      failing_router_ = std::make_unique<FailingRouter>(st);
+      return *failing_router_;
+    }
+    return *router_;
+  }
+  router::Fence& fence() override {
+    if (!fence_) fence_ = router::NewPgFence(plan_.blue().dsn(), clock_);
+    return *fence_;
+  }
+
+  absl::StatusOr<v1::Seal> Seal(absl::Time deadline) override {
+    absl::MutexLock l(&run_mu_);
+    relay_.Stop();
+    RETURN_IF_ERROR(EnsureQueue());
+    if (!relay_.obj) {
+      replay::RelayOptions o;
+      o.cutover_id = id_;
+      o.source_dsn = plan_.blue().dsn();
+      ASSIGN_OR_RETURN(relay_.obj, replay::Relay::Create(o, queue_.get(), clock_));
+    }
+    ASSIGN_OR_RETURN(int64_t moved, relay_.obj->Drain(deadline));
+    ASSIGN_OR_RETURN(replay::Positions end, queue_->EndPositions());
+    // The relay object is spent (stopped); StartRelay makes a new one.
+    relay_.obj.reset();
+    v1::Seal seal;
+    for (const auto& p : end) *seal.add_end() = p;
+    *seal.mutable_sealed_at() = ToProtoTime(clock_->Now());
+    spdlog::info("cutover {}: sealed at {} ({} outbox rows moved)", id_, replay::FormatPositions(end), moved);
+    return seal;
+  }
+
+  absl::StatusOr<int64_t> ReplayUntil(const v1::Seal& seal, absl::Time deadline) override {
+    absl::MutexLock l(&run_mu_);
+    replayer_.Stop();
+    RETURN_IF_ERROR(EnsureReplayerLocked());
+    const int64_t before = replayer_.obj->stats().consumed;
+    replay::Positions target(seal.end().begin(), seal.end().end());
+    RETURN_IF_ERROR(replayer_.obj->DrainUntil(target, deadline));
+    const int64_t tail = replayer_.obj->stats().consumed - before;
+    replayer_.stopped = true;  // StartReplayer makes a new one
+    return tail;
+  }
+
+ private:
+  class FailingRouter final : public router::Router {
+   public:
+    explicit FailingRouter(absl::Status st) : st_(std::move(st)) {}
+    std::string kind() const override { return "invalid"; }
+    std::vector<router::RouterCheck> Check() override { return {{"router", st_, ""}}; }
+    absl::Status Pause(absl::Time) override { return st_; }
+    absl::Status Repoint(router::Target, absl::Time) override { return st_; }
+    absl::Status Resume(absl::Time) override { return st_; }
+    absl::StatusOr<router::Target> Current() override { return st_; }
+
+   private:
+    absl::Status st_;
+  };
+
+  copy::CopyRequest CopyRequestFor() const {
+    copy::CopyRequest req;
+    req.blue_dsn = plan_.blue().dsn();
+    req.green_dsn = plan_.green().dsn();
+    req.options = plan_.copy();
+    req.cutover_id = id_;
+    return req;
+  }
+  replay::CaptureInstallOptions CaptureOptions() const {
+    replay::CaptureInstallOptions o;
+    o.cutover_id = id_;
+    o.direction = v1::DIRECTION_BLUE_TO_GREEN;
+    o.clock = clock_;
+    return o;
+  }
+  absl::StatusOr<std::vector<v1::CaptureRule>> Rules() { return replay::ResolveRules(plan_.capture()); }
+
+  absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenQueue() {
+    if (plan_.queue().has_postgres()) return replay::OpenPgQueue({plan_.queue().postgres().dsn(), id_});
+    replay::KafkaQueueOptions o;
+    const auto& k = plan_.queue().kafka();
+    o.bootstrap_servers = k.bootstrap_servers();
+    o.topic = k.topic();
+    o.partitions = k.partitions();
+    o.properties.insert(k.properties().begin(), k.properties().end());
+    return replay::OpenKafkaQueue(o);
+  }
+  absl::Status EnsureQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
+    if (queue_) return absl::OkStatus();
+    ASSIGN_OR_RETURN(queue_, OpenQueue());
+    return absl::OkStatus();
+  }
+  absl::Status EnsureReplayerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
+    if (replayer_.obj) return absl::OkStatus();
+    RETURN_IF_ERROR(EnsureQueue());
+    ASSIGN_OR_RETURN(auto rules, Rules());
+    replay::ReplayerOptions o;
+    o.cutover_id = id_;
+    o.apply_dsn = plan_.green().dsn();
+    ASSIGN_OR_RETURN(replayer_.obj, replay::Replayer::Create(o, rules, queue_.get(), clock_));
+    return absl::OkStatus();
+  }
+  absl::Status EnsureRouter() {
+    if (router_) return absl::OkStatus();
+    ASSIGN_OR_RETURN(router_, router::NewRouter(plan_.router(), clock_));
+    return absl::OkStatus();
+  }
+
+  const std::string id_;
+  const v1::Plan plan_;
+  Clock* const clock_;
+  std::unique_ptr<copy::Copier> copier_;
+  std::unique_ptr<router::Router> router_;
+  std::unique_ptr<router::Router> failing_router_;
+  std::unique_ptr<router::Fence> fence_;
+
+  absl::Mutex run_mu_;
+  std::unique_ptr<replay::RevocationQueue> queue_ ABSL_GUARDED_BY(run_mu_);
+  Runner<replay::Relay> relay_ ABSL_GUARDED_BY(run_mu_);
+  Runner<replay::Replayer> replayer_ ABSL_GUARDED_BY(run_mu_);
+  absl::Time last_rate_at_ ABSL_GUARDED_BY(run_mu_) = absl::InfinitePast();
+  int64_t last_consumed_ ABSL_GUARDED_BY(run_mu_) = 0;
+
+  absl::Mutex stats_mu_;
+  std::unique_ptr<pg::Session> blue_stats_ ABSL_GUARDED_BY(stats_mu_);
+  std::unique_ptr<pg::Session> green_stats_ ABSL_GUARDED_BY(stats_mu_);
+};
+
+class PgFactory final : public BackendFactory {
+ public:
+  explicit PgFactory(Clock* clock) : clock_(clock) {}
+  absl::StatusOr<std::unique_ptr<CutoverBackend>> Create(const std::string& id, const v1::Plan& plan) override {
+    return std::unique_ptr<CutoverBackend>(new PgCutoverBackend(id, plan, clock_));
+  }
+
+ private:
+  Clock* clock_;
+};
+
+}  // namespace
+
+std::unique_ptr<BackendFactory> NewPgBackendFactory(Clock* clock) { return std::make_unique<PgFactory>(clock); }
+
+}  // namespace cutover::engine
