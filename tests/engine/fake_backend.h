@@ -1,0 +1,170 @@
+// FakeBackend: an in-memory CutoverBackend for the state-machine tests. It
+// keeps the state the real one would have (capture installed, relay and
+// replayer running, green's applied positions) and injects errors per
+// method ("install_capture", "copy", "migrate", "seal", "replay_until", ...).
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "cutover/engine/backend.h"
+#include "cutover/router/fakes.h"
+
+namespace cutover::engine {
+
+#define RETURN_IF_ERROR_FAKE(expr)       \
+  do {                                   \
+    absl::Status _st = (expr);           \
+    if (!_st.ok()) return _st;           \
+  } while (0)
+
+class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
+ public:
+  cutover::v1::ValidationResult Preflight() override {
+    cutover::v1::ValidationResult r;
+    auto* c = r.add_checks();
+    c->set_name("fake.ok");
+    c->set_ok(preflight_ok);
+    r.set_ok(preflight_ok);
+    return r;
+  }
+  absl::Status InstallCapture() override { return Do("install_capture", [&] { capture_installed = true; }); }
+  absl::Status RemoveCapture() override { return Do("remove_capture", [&] { capture_installed = false; }); }
+  absl::Status VerifyCapture() override { return Do("verify_capture", [] {}); }
+  absl::Status StartRelay() override { return Do("start_relay", [&] { relay_running = true; }, false); }
+  void StopRelay() override { relay_running = false; }
+  absl::Status StartReplayer() override { return Do("start_replayer", [&] { replayer_running = true; }, false); }
+  void StopReplayer() override { replayer_running = false; }
+  absl::StatusOr<cutover::v1::CopyReport> Copy(copy::CopyObserver* observer, copy::CopyControl* control) override {
+    Log("copy");
+    if (absl::Status st = Take("copy"); !st.ok()) return st;
+    RETURN_IF_ERROR_FAKE(observer->OnStage(copy::CopyStage::kSchema));
+    RETURN_IF_ERROR_FAKE(observer->OnStage(copy::CopyStage::kData));
+    // Blocks while the test holds the copy (to pause / abort / kill midway).
+    while (hold_copy) {
+      if (absl::Status st = control->Checkpoint(); !st.ok()) return st;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    if (absl::Status st = control->Checkpoint(); !st.ok()) return st;
+    RETURN_IF_ERROR_FAKE(observer->OnStage(copy::CopyStage::kIndexing));
+    RETURN_IF_ERROR_FAKE(observer->OnStage(copy::CopyStage::kVerifying));
+    cutover::v1::CopyReport r;
+    r.set_tables(3);
+    r.set_rows(42);
+    r.mutable_verify()->set_all_match(verify_ok);
+    copies++;
+    return r;
+  }
+  absl::Status Migrate(absl::Time) override { return Do("migrate", [&] { migrated = true; }); }
+  absl::StatusOr<cutover::v1::ReplayStats> Stats() override {
+    cutover::v1::ReplayStats s;
+    s.set_backlog(backlog);
+    s.set_dead_letters(dead_letters);
+    return s;
+  }
+  absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return absl::Seconds(oldest_txn_seconds.load()); }
+  router::Router& router() override { return router_; }
+  router::Fence& fence() override { return fence_; }
+  absl::StatusOr<cutover::v1::Seal> Seal(absl::Time) override {
+    Log("seal");
+    if (absl::Status st = Take("seal"); !st.ok()) return st;
+    cutover::v1::Seal s;
+    auto* p = s.add_end();
+    p->set_partition(0);
+    p->set_offset(100);
+    return s;
+  }
+  absl::StatusOr<int64_t> ReplayUntil(const cutover::v1::Seal&, absl::Time deadline) override {
+    Log("replay_until");
+    replayer_running = false;
+    while (hold_replay) {
+      if (absl::Now() >= deadline) return absl::DeadlineExceededError("replay did not reach the seal in time");
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    if (absl::Status st = Take("replay_until"); !st.ok()) return st;
+    return int64_t{7};
+  }
+
+  std::vector<std::string> calls() {
+    absl::MutexLock l(&mu_);
+    return calls_;
+  }
+  int Count(const std::string& what) {
+    int n = 0;
+    for (const auto& c : calls()) n += c == what;
+    return n;
+  }
+
+  router::FakeRouter router_;
+  router::FakeFence fence_;
+  std::atomic<bool> preflight_ok{true};
+  std::atomic<bool> capture_installed{false};
+  std::atomic<bool> relay_running{false};
+  std::atomic<bool> replayer_running{false};
+  std::atomic<bool> migrated{false};
+  std::atomic<bool> verify_ok{true};
+  std::atomic<bool> hold_copy{false};
+  std::atomic<bool> hold_replay{false};
+  std::atomic<int64_t> backlog{0};
+  std::atomic<int64_t> dead_letters{0};
+  std::atomic<int64_t> oldest_txn_seconds{0};
+  std::atomic<int> copies{0};
+
+ private:
+  void Log(const std::string& what) {
+    absl::MutexLock l(&mu_);
+    calls_.push_back(what);
+  }
+  absl::Status Do(const std::string& what, const std::function<void()>& effect, bool log = true) {
+    if (log) Log(what);
+    if (absl::Status st = Take(what); !st.ok()) return st;
+    effect();
+    return absl::OkStatus();
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+// Hands out the test's FakeBackend (one per test, shared by every worker).
+class FakeFactory final : public BackendFactory {
+ public:
+  explicit FakeFactory(FakeBackend* b) : b_(b) {}
+  absl::StatusOr<std::unique_ptr<CutoverBackend>> Create(const std::string&, const cutover::v1::Plan&) override {
+    return std::unique_ptr<CutoverBackend>(new Proxy(b_));
+  }
+
+ private:
+  // Forwards to the shared fake, so a "restarted" orchestrator sees the same world.
+  class Proxy final : public CutoverBackend {
+   public:
+    explicit Proxy(FakeBackend* b) : b_(b) {}
+    cutover::v1::ValidationResult Preflight() override { return b_->Preflight(); }
+    absl::Status InstallCapture() override { return b_->InstallCapture(); }
+    absl::Status RemoveCapture() override { return b_->RemoveCapture(); }
+    absl::Status VerifyCapture() override { return b_->VerifyCapture(); }
+    absl::Status StartRelay() override { return b_->StartRelay(); }
+    void StopRelay() override { b_->StopRelay(); }
+    absl::Status StartReplayer() override { return b_->StartReplayer(); }
+    void StopReplayer() override { b_->StopReplayer(); }
+    absl::StatusOr<cutover::v1::CopyReport> Copy(copy::CopyObserver* o, copy::CopyControl* c) override {
+      return b_->Copy(o, c);
+    }
+    absl::Status Migrate(absl::Time d) override { return b_->Migrate(d); }
+    absl::StatusOr<cutover::v1::ReplayStats> Stats() override { return b_->Stats(); }
+    absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return b_->OldestBlueTransaction(); }
+    router::Router& router() override { return b_->router(); }
+    router::Fence& fence() override { return b_->fence(); }
+    absl::StatusOr<cutover::v1::Seal> Seal(absl::Time d) override { return b_->Seal(d); }
+    absl::StatusOr<int64_t> ReplayUntil(const cutover::v1::Seal& s, absl::Time d) override {
+      return b_->ReplayUntil(s, d);
+    }
+
+   private:
+    FakeBackend* b_;
+  };
+  FakeBackend* b_;
+};
+
+}  // namespace cutover::engine
