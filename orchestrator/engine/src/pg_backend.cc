@@ -436,16 +436,7 @@ class PgCutoverBackend final : public CutoverBackend {
   }
   absl::StatusOr<std::vector<v1::CaptureRule>> Rules() { return replay::ResolveRules(plan_.capture()); }
 
-  absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenQueue() {
-    if (plan_.queue().has_postgres()) return replay::OpenPgQueue({plan_.queue().postgres().dsn(), id_});
-    replay::KafkaQueueOptions o;
-    const auto& k = plan_.queue().kafka();
-    o.bootstrap_servers = k.bootstrap_servers();
-    o.topic = k.topic();
-    o.partitions = k.partitions();
-    o.properties.insert(k.properties().begin(), k.properties().end());
-    return replay::OpenKafkaQueue(o);
-  }
+  absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenQueue() { return OpenPlanQueue(id_, plan_); }
   absl::Status EnsureQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
     if (queue_) return absl::OkStatus();
     ASSIGN_OR_RETURN(queue_, OpenQueue());
@@ -499,6 +490,19 @@ class PgFactory final : public BackendFactory {
 };
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenPlanQueue(const std::string& cutover_id,
+                                                                       const v1::Plan& plan) {
+  if (plan.queue().has_postgres()) return replay::OpenPgQueue({plan.queue().postgres().dsn(), cutover_id});
+  if (!plan.queue().has_kafka()) return absl::InvalidArgumentError("plan.queue: set postgres or kafka");
+  replay::KafkaQueueOptions o;
+  const auto& k = plan.queue().kafka();
+  o.bootstrap_servers = k.bootstrap_servers();
+  o.topic = k.topic();
+  o.partitions = k.partitions();
+  o.properties.insert(k.properties().begin(), k.properties().end());
+  return replay::OpenKafkaQueue(o);
+}
 
 std::unique_ptr<BackendFactory> NewPgBackendFactory(Clock* clock) { return std::make_unique<PgFactory>(clock); }
 

@@ -9,9 +9,14 @@
 
 #include "cutover/common/clock.h"
 #include "cutover/engine/backend.h"
+#include "cutover/replay/queue.h"
 
 namespace cutover::engine {
 
 std::unique_ptr<BackendFactory> NewPgBackendFactory(Clock* clock = Clock::Real());
+
+// The plan's queue (PgQueue named after the cutover, or KafkaQueue).
+absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenPlanQueue(const std::string& cutover_id,
+                                                                       const cutover::v1::Plan& plan);
 
 }  // namespace cutover::engine
