@@ -101,8 +101,10 @@ class ControlStore {
 };
 
 // The PostgreSQL control store (schema `cutover` in the control database).
-// Layout: docs/control-store.md. Connections are per call from a small pool;
-// transient connection errors are returned as Unavailable (retryable).
+// Layout: docs/control-store.md. Connects lazily: one connection for reads
+// and writes (calls serialized; reconnects by itself after a loss) plus a
+// small pool of listener connections for WaitForChange; connection errors are
+// returned as Unavailable (retryable). Only the DSN is checked here.
 absl::StatusOr<std::unique_ptr<ControlStore>> NewPgControlStore(const std::string& dsn);
 
 // In-memory store for unit tests and `--store memory`; lease times from `clock`.
