@@ -32,18 +32,35 @@ absl::Status ErrorInjector::Take(const std::string& method) {
   return a == always_.end() ? absl::OkStatus() : a->second;
 }
 
-// ---- FakeRouter ----
+// ---- FakeCallLog ----
 
-absl::Status FakeRouter::Enter(const std::string& method, const std::string& log_entry) {
+absl::Status FakeCallLog::Enter(const std::string& method, const std::string& log_entry) {
   Hook hook;
   {
-    absl::MutexLock l(&mu_);
+    absl::MutexLock l(&log_mu_);
     calls_.push_back(log_entry);
     hook = hook_;
   }
   if (hook) RETURN_IF_ERROR(hook(method));
   return Take(method);
 }
+
+void FakeCallLog::SetHook(Hook hook) {
+  absl::MutexLock l(&log_mu_);
+  hook_ = std::move(hook);
+}
+
+std::vector<std::string> FakeCallLog::calls() const {
+  absl::MutexLock l(&log_mu_);
+  return calls_;
+}
+
+void FakeCallLog::ClearCalls() {
+  absl::MutexLock l(&log_mu_);
+  calls_.clear();
+}
+
+// ---- FakeRouter ----
 
 std::vector<RouterCheck> FakeRouter::Check() {
   absl::Status st = Enter("check", "check");
@@ -79,24 +96,9 @@ absl::StatusOr<Target> FakeRouter::Current() {
   return target_;
 }
 
-void FakeRouter::SetHook(Hook hook) {
-  absl::MutexLock l(&mu_);
-  hook_ = std::move(hook);
-}
-
 void FakeRouter::SetCheckResults(std::vector<RouterCheck> checks) {
   absl::MutexLock l(&mu_);
   checks_ = std::move(checks);
-}
-
-std::vector<std::string> FakeRouter::calls() const {
-  absl::MutexLock l(&mu_);
-  return calls_;
-}
-
-void FakeRouter::ClearCalls() {
-  absl::MutexLock l(&mu_);
-  calls_.clear();
 }
 
 Target FakeRouter::target() const {
@@ -111,52 +113,26 @@ bool FakeRouter::paused() const {
 
 // ---- FakeFence ----
 
-absl::Status FakeFence::Enter(const std::string& method) {
-  Hook hook;
-  {
-    absl::MutexLock l(&mu_);
-    calls_.push_back(method);
-    hook = hook_;
-  }
-  if (hook) RETURN_IF_ERROR(hook(method));
-  return Take(method);
-}
-
-absl::Status FakeFence::Check() { return Enter("check"); }
+absl::Status FakeFence::Check() { return Enter("check", "check"); }
 
 absl::Status FakeFence::Raise(absl::Time) {
-  RETURN_IF_ERROR(Enter("raise"));
+  RETURN_IF_ERROR(Enter("raise", "raise"));
   absl::MutexLock l(&mu_);
   raised_ = true;
   return absl::OkStatus();
 }
 
 absl::Status FakeFence::Lower(absl::Time) {
-  RETURN_IF_ERROR(Enter("lower"));
+  RETURN_IF_ERROR(Enter("lower", "lower"));
   absl::MutexLock l(&mu_);
   raised_ = false;
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> FakeFence::Raised() {
-  RETURN_IF_ERROR(Enter("raised"));
+  RETURN_IF_ERROR(Enter("raised", "raised"));
   absl::MutexLock l(&mu_);
   return raised_;
-}
-
-void FakeFence::SetHook(Hook hook) {
-  absl::MutexLock l(&mu_);
-  hook_ = std::move(hook);
-}
-
-std::vector<std::string> FakeFence::calls() const {
-  absl::MutexLock l(&mu_);
-  return calls_;
-}
-
-void FakeFence::ClearCalls() {
-  absl::MutexLock l(&mu_);
-  calls_.clear();
 }
 
 bool FakeFence::raised() const {

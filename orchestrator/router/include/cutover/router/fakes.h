@@ -44,12 +44,29 @@ class ErrorInjector {
   std::map<std::string, absl::Status> always_ ABSL_GUARDED_BY(mu_);
 };
 
-class FakeRouter final : public Router, public ErrorInjector {
+// Call log and hook shared by the fakes.
+class FakeCallLog : public ErrorInjector {
  public:
   // Called at the start of each method with its name ("pause", "repoint", ...),
   // before error injection; a non-OK result is returned as the call's error.
   using Hook = std::function<absl::Status(const std::string& method)>;
 
+  void SetHook(Hook hook) ABSL_LOCKS_EXCLUDED(log_mu_);
+  std::vector<std::string> calls() const ABSL_LOCKS_EXCLUDED(log_mu_);
+  void ClearCalls() ABSL_LOCKS_EXCLUDED(log_mu_);
+
+ protected:
+  // Logs `log_entry`, then runs the hook and the injected error of `method`.
+  absl::Status Enter(const std::string& method, const std::string& log_entry) ABSL_LOCKS_EXCLUDED(log_mu_);
+
+ private:
+  mutable absl::Mutex log_mu_;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(log_mu_);
+  Hook hook_ ABSL_GUARDED_BY(log_mu_);
+};
+
+class FakeRouter final : public Router, public FakeCallLog {
+ public:
   explicit FakeRouter(Target initial = Target::kBlue) : target_(initial) {}
 
   std::string kind() const override { return "fake"; }
@@ -59,48 +76,30 @@ class FakeRouter final : public Router, public ErrorInjector {
   absl::Status Resume(absl::Time deadline) override;
   absl::StatusOr<Target> Current() override;
 
-  void SetHook(Hook hook) ABSL_LOCKS_EXCLUDED(mu_);
   // Findings Check() returns (default: one OK "router.reachable").
   void SetCheckResults(std::vector<RouterCheck> checks) ABSL_LOCKS_EXCLUDED(mu_);
-
-  std::vector<std::string> calls() const ABSL_LOCKS_EXCLUDED(mu_);
-  void ClearCalls() ABSL_LOCKS_EXCLUDED(mu_);
   Target target() const ABSL_LOCKS_EXCLUDED(mu_);
   bool paused() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // Logs the call, runs the hook and the injected error.
-  absl::Status Enter(const std::string& method, const std::string& log_entry) ABSL_LOCKS_EXCLUDED(mu_);
-
   mutable absl::Mutex mu_;
-  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   Target target_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
-  Hook hook_ ABSL_GUARDED_BY(mu_);
   std::vector<RouterCheck> checks_ ABSL_GUARDED_BY(mu_) = {{"router.reachable", absl::OkStatus(), "fake"}};
 };
 
-class FakeFence final : public Fence, public ErrorInjector {
+class FakeFence final : public Fence, public FakeCallLog {
  public:
-  using Hook = std::function<absl::Status(const std::string& method)>;
-
   absl::Status Check() override;
   absl::Status Raise(absl::Time deadline) override;
   absl::Status Lower(absl::Time deadline) override;
   absl::StatusOr<bool> Raised() override;
 
-  void SetHook(Hook hook) ABSL_LOCKS_EXCLUDED(mu_);
-  std::vector<std::string> calls() const ABSL_LOCKS_EXCLUDED(mu_);
-  void ClearCalls() ABSL_LOCKS_EXCLUDED(mu_);
   bool raised() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  absl::Status Enter(const std::string& method) ABSL_LOCKS_EXCLUDED(mu_);
-
   mutable absl::Mutex mu_;
-  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
   bool raised_ ABSL_GUARDED_BY(mu_) = false;
-  Hook hook_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cutover::router
