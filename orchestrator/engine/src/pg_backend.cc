@@ -4,12 +4,15 @@
 // fence.
 #include "cutover/engine/pg_backend.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -254,7 +257,12 @@ class PgCutoverBackend final : public CutoverBackend {
       std::stringstream ss;
       ss << in.rdbuf();
       const std::string body = ss.str();
-      const std::string sha = std::to_string(std::hash<std::string>{}(body));
+      // SHA-256 (not std::hash: that differs between builds, and a standby
+      // on another host must recognise the files the first daemon applied).
+      unsigned char digest[SHA256_DIGEST_LENGTH];
+      SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
+      const std::string sha =
+          absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
       const std::string name = f.filename().string();
       ASSIGN_OR_RETURN(pqxx::result r, green->Exec(absl::StrCat("SELECT sha FROM cutover_replay.migrations WHERE file = ",
                                                                 pg::QuoteLiteral(name))));
