@@ -3,7 +3,10 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include <csignal>
+
 #include "cutover/common/clock.h"
+#include "cutover/common/failpoint.h"
 #include "cutover/common/pg.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/common/status.h"
@@ -169,3 +172,44 @@ TEST(Human, Formats) {
 
 }  // namespace
 }  // namespace cutover
+
+// ---- failpoints ----
+TEST(Failpoint, UnconfiguredNamesNeverFire) {
+  cutover::SetFailpointsForTest("");
+  EXPECT_TRUE(cutover::Failpoint("flip.fence").ok());
+  cutover::SetFailpointsForTest("flip.seal=error");
+  EXPECT_TRUE(cutover::Failpoint("flip.fence").ok());
+  cutover::SetFailpointsForTest("");
+}
+
+TEST(Failpoint, ErrorFiresEveryTimeAndErrorOnceOnlyOnce) {
+  cutover::SetFailpointsForTest("a=error, b=error-once");
+  for (int i = 0; i < 3; ++i) {
+    absl::Status st = cutover::Failpoint("a");
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("failpoint a"));
+  }
+  EXPECT_EQ(cutover::Failpoint("b").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(cutover::Failpoint("b").ok());
+  cutover::SetFailpointsForTest("");
+  EXPECT_TRUE(cutover::Failpoint("a").ok());
+}
+
+TEST(Failpoint, MalformedEntriesAreIgnoredOthersKept) {
+  cutover::SetFailpointsForTest("x=explode,y,z=sleep:abc,w=sleep:1,v=error");
+  EXPECT_TRUE(cutover::Failpoint("x").ok());
+  EXPECT_TRUE(cutover::Failpoint("y").ok());
+  EXPECT_TRUE(cutover::Failpoint("z").ok());
+  EXPECT_TRUE(cutover::Failpoint("w").ok());
+  EXPECT_FALSE(cutover::Failpoint("v").ok());
+  cutover::SetFailpointsForTest("");
+}
+
+TEST(FailpointDeathTest, KillEndsTheProcessWithSigkill) {
+  EXPECT_EXIT(
+      {
+        cutover::SetFailpointsForTest("k=kill");
+        (void)cutover::Failpoint("k");
+      },
+      ::testing::KilledBySignal(SIGKILL), "");
+}

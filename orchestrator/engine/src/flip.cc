@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "cutover/common/failpoint.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/common/status.h"
 #include "spdlog/spdlog.h"
@@ -80,6 +81,7 @@ FlipOutcome RunFlip(const FlipContext& ctx) {
       return absl::DeadlineExceededError(
           absl::StrCat("flip_timeout ", absl::FormatDuration(ctx.flip_timeout), " passed before ", name));
     }
+    if (absl::Status fp = Failpoint(absl::StrCat("flip.", name)); !fp.ok()) return fp;
     const absl::Time t0 = clock->Now();
     absl::Status st = body();
     AddStep(&r, std::string(name), clock->Now() - t0);
@@ -114,6 +116,7 @@ FlipOutcome RunFlip(const FlipContext& ctx) {
   st = step(cutover::v1::FLIP_STEP_REPOINTING, "repoint",
             [&] { return b.router().Repoint(router::Target::kGreen, deadline); });
   if (!st.ok()) return fail("repoint", st);
+  (void)Failpoint("flip.resume");  // only kill/sleep make sense past the repoint
   const absl::Time t_resume = clock->Now();
   // Past the repoint the flip is committed: resume must succeed, retried
   // beyond flip_timeout if needed (going back would not be safer).

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "cutover/common/failpoint.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/common/status.h"
 #include "cutover/engine/flip.h"
@@ -460,6 +461,9 @@ class Worker {
   // ---- phases ----
   void StepPhase() {
     const Cutover c = Doc();
+    if (absl::Status fp = Failpoint(absl::StrCat("phase.", PhaseName(c.phase()))); !fp.ok()) {
+      return Failed(PhaseName(c.phase()), fp);
+    }
     switch (c.phase()) {
       case v1::PHASE_CAPTURING: return Capturing();
       case v1::PHASE_COPYING:
