@@ -24,3 +24,14 @@ if(EXISTS /usr/lib/postgresql/15/bin/initdb)
 endif()
 set(CUTOVER_PG_BINDIR "${CUTOVER_PG_BINDIR}" CACHE PATH "PostgreSQL server binaries")
 find_program(CUTOVER_PGBOUNCER pgbouncer PATHS /usr/sbin /usr/bin)
+
+# libpg_query (Debian libpg-query-dev): PostgreSQL's own parser as a library,
+# for the migration linter (orchestrator/migrate). Debian ships no pkg-config
+# file, so headers and library are found by name; the package also ships
+# pg_query.proto, which orchestrator/migrate compiles for the typed parse tree.
+find_path(PG_QUERY_INCLUDE_DIR pg_query.h REQUIRED)
+find_library(PG_QUERY_LIBRARY pg_query REQUIRED)
+find_file(PG_QUERY_PROTO pg_query.proto PATHS ${PG_QUERY_INCLUDE_DIR}/pg_query NO_DEFAULT_PATH REQUIRED)
+add_library(cutover_pg_query_c INTERFACE)
+target_include_directories(cutover_pg_query_c SYSTEM INTERFACE ${PG_QUERY_INCLUDE_DIR})
+target_link_libraries(cutover_pg_query_c INTERFACE ${PG_QUERY_LIBRARY})

@@ -11,6 +11,7 @@
 #   RPC:        libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
 #   core libs:  libabsl-dev (Status/StatusOr, Mutex), libspdlog-dev libfmt-dev (logging)
 #   PostgreSQL: libpqxx-dev (statements) libpq-dev (raw COPY streaming)
+#               libpg-query-dev (PostgreSQL's parser as a library: the migration linter)
 #   Kafka:      librdkafka-dev (client + rdkafka_mock.h mock cluster for tests)
 #   CLI:        libcli11-dev (argument parsing for cutoverctl and tools)
 #   metrics:    prometheus-cpp-dev libcivetweb-dev (/metrics and the status page)
@@ -38,6 +39,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev
   libpqxx-dev libpq-dev
+  libpg-query-dev
   librdkafka-dev
   libcli11-dev
   prometheus-cpp-dev libcivetweb-dev

@@ -1,14 +1,16 @@
 // cutoverctl: the command-line client of cutoverd's CutoverService. Every RPC
 // is a subcommand; `watch` draws progress and the timeline; `wait` blocks for
-// runbooks; `--output json` prints protobuf JSON. Reference: docs/cutoverctl.md.
+// runbooks; `--output json` prints protobuf JSON. `lint-migrations` runs the
+// migration linter locally (no server). Reference: docs/cutoverctl.md.
 //
 // Exit codes (stable, for scripts):
-//   0 ok, 1 server-side error, 2 usage error, 3 validation failed,
+//   0 ok, 1 server-side error, 2 usage error, 3 validation failed (or lint errors),
 //   4 wait timed out, 5 wait: the cutover ended in a different phase,
 //   6 cannot reach the server, 7 unauthenticated / permission denied.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -29,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cutover/common/proto_time.h"
+#include "cutover/migrate/lint.h"
 #include "cutover/v1/cutover.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -52,7 +55,7 @@ constexpr char kExitCodesHelp[] =
     "  0  ok\n"
     "  1  server-side error (the server's message is printed)\n"
     "  2  usage error (bad arguments, unreadable or invalid plan file, unknown phase)\n"
-    "  3  validation failed (validate: at least one check failed)\n"
+    "  3  validation failed (validate: a check failed; lint-migrations: an error-level finding)\n"
     "  4  wait: timed out\n"
     "  5  wait: the cutover ended in another terminal phase, or FAILED\n"
     "  6  cannot reach the server\n"
@@ -601,6 +604,45 @@ int CmdWait(const Client& c, const std::string& id, const std::string& phases_te
   return c.Fail("wait " + id, st);
 }
 
+// Local: lints DIR's *.sql files like the MIGRATING phase will run them.
+int CmdLintMigrations(const Globals& g, const std::string& dir, const std::vector<std::string>& allow,
+                      int pg_version) {
+  cutover::migrate::LintOptions o;
+  for (const std::string& rule : allow) {
+    if (!cutover::migrate::IsKnownRule(rule)) {
+      std::vector<std::string> ids;
+      for (const auto& r : cutover::migrate::Rules()) ids.emplace_back(r.id);
+      return Usage(absl::StrCat("lint-migrations: --allow: unknown rule '", rule,
+                                "' (one of: ", absl::StrJoin(ids, ", "), ")"));
+    }
+    o.allowed_rules.insert(rule);
+  }
+  if (pg_version < 9 || pg_version > 99) {
+    return Usage(
+        absl::StrCat("lint-migrations: --pg-version: ", pg_version, " is not a PostgreSQL major version"));
+  }
+  o.server_major_version = pg_version;
+  absl::StatusOr<v1::MigrationLintReport> report = cutover::migrate::LintDirectory(dir, o);
+  if (!report.ok()) return Usage(absl::StrCat("lint-migrations: ", report.status().message()));
+  if (g.output == "json") {
+    std::cout << ToJson(*report, true) << "\n";
+  } else {
+    size_t loc_width = 0;
+    size_t rule_width = 0;
+    for (const auto& f : report->findings()) {
+      loc_width = std::max(loc_width, absl::StrCat(f.file(), ":", f.line()).size());
+      rule_width = std::max(rule_width, f.rule().size());
+    }
+    for (const auto& f : report->findings()) {
+      std::cout << absl::StrFormat("%-*s  %-7s  %-*s  %s\n", loc_width, absl::StrCat(f.file(), ":", f.line()),
+                                   f.severity() == v1::LINT_SEVERITY_ERROR ? "error" : "warning", rule_width,
+                                   f.rule(), f.message());
+    }
+    std::cout << cutover::migrate::Summary(*report) << "\n";
+  }
+  return cutover::migrate::HasErrors(*report) ? kValidationFailed : kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -660,12 +702,23 @@ int main(int argc, char** argv) {
   wait->add_option("id", id, "cutover id")->required();
   wait->add_option("--phase", phases, "phase[,phase...], e.g. ready or PHASE_READY,completed")->required();
   wait->add_option("--timeout", wait_timeout, "give up after this long (e.g. 10m); default: wait forever");
+  std::vector<std::string> lint_allow;
+  int lint_pg_version = 15;
+  auto* lint = app.add_subcommand(
+      "lint-migrations", "check DIR/*.sql for lock hazards, locally (exit 3 on an error-level finding)");
+  lint->add_option("dir", file, "directory of migration .sql files (the plan's migration.dir)")->required();
+  lint->add_option("--allow", lint_allow, "rule ids never to report (repeatable or comma-separated)")
+      ->delimiter(',');
+  lint->add_option("--pg-version", lint_pg_version, "PostgreSQL major version of green")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kOk : kUsage;
   }
+
+  if (lint->parsed()) return CmdLintMigrations(g, file, lint_allow, lint_pg_version);
 
   Client client;
   if (int rc = client.Init(g); rc != kOk) return rc;

@@ -1,0 +1,182 @@
+#include "sql_source.h"
+
+#include <pg_query.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace cutover::migrate::internal {
+namespace {
+
+// libpg_query hands results back by value with a matching free function;
+// this owns one until the end of the scope (never copied, never moved).
+template <typename Result, void (*Free)(Result)>
+class Owned {
+ public:
+  explicit Owned(Result r) : r_(r) {}
+  ~Owned() { Free(r_); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  const Result& operator*() const { return r_; }
+  const Result* operator->() const { return &r_; }
+
+ private:
+  Result r_;
+};
+
+using OwnedScan = Owned<PgQueryScanResult, pg_query_free_scan_result>;
+using OwnedParse = Owned<PgQueryProtobufParseResult, pg_query_free_protobuf_parse_result>;
+
+// At most this many pieces are tried together when one alone does not parse.
+constexpr int kMaxMergedPieces = 64;
+
+}  // namespace
+
+absl::StatusOr<std::vector<Token>> ScanSql(const std::string& sql, int* error_offset) {
+  OwnedScan r(pg_query_scan(sql.c_str()));
+  if (r->error != nullptr) {
+    // cursorpos is 1-based; 0 when unknown.
+    if (error_offset != nullptr) *error_offset = std::max(0, r->error->cursorpos - 1);
+    return absl::InvalidArgumentError(r->error->message);
+  }
+  pg_query::ScanResult scan;
+  if (!scan.ParseFromArray(r->pbuf.data, static_cast<int>(r->pbuf.len))) {
+    return absl::InternalError("libpg_query returned an undecodable scan result");
+  }
+  std::vector<Token> out;
+  out.reserve(scan.tokens_size());
+  for (const pg_query::ScanToken& t : scan.tokens()) out.push_back(Token{t.start(), t.end(), t.token()});
+  return out;
+}
+
+absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql) {
+  OwnedParse r(pg_query_parse_protobuf(sql.c_str()));
+  if (r->error != nullptr) return absl::InvalidArgumentError(r->error->message);
+  pg_query::ParseResult tree;
+  if (!tree.ParseFromArray(r->parse_tree.data, static_cast<int>(r->parse_tree.len))) {
+    return absl::InternalError("libpg_query returned an undecodable parse tree");
+  }
+  return tree;
+}
+
+absl::StatusOr<SqlSource> SqlSource::Parse(std::string text) {
+  SqlSource s;
+  s.text_ = std::move(text);
+  s.line_starts_.push_back(0);
+  for (size_t i = 0; i < s.text_.size(); ++i) {
+    if (s.text_[i] == '\n') s.line_starts_.push_back(static_cast<int>(i + 1));
+  }
+  int error_offset = 0;
+  auto tokens = ScanSql(s.text_, &error_offset);
+  if (!tokens.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("line ", s.LineOf(error_offset), ": ", tokens.status().message()));
+  }
+
+  // psql meta-commands (`\set ON_ERROR_STOP on`) start where a statement
+  // could and run to the end of the line; psql strips them, so do we
+  // (offsets and lines stay as they were).
+  bool at_statement_start = true;
+  bool blanked = false;
+  for (const Token& t : *tokens) {
+    if (t.IsComment()) continue;
+    if (t.kind == pg_query::ASCII_92 && at_statement_start && t.start >= 0 &&
+        t.start < static_cast<int>(s.text_.size())) {
+      const size_t eol = s.text_.find('\n', t.start);
+      const size_t stop = eol == std::string::npos ? s.text_.size() : eol;
+      std::fill(s.text_.begin() + t.start, s.text_.begin() + static_cast<long>(stop), ' ');
+      blanked = true;
+      continue;
+    }
+    at_statement_start = t.kind == pg_query::ASCII_59;
+  }
+  if (blanked) {
+    tokens = ScanSql(s.text_, &error_offset);
+    if (!tokens.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", s.LineOf(error_offset), ": ", tokens.status().message()));
+    }
+  }
+  s.tokens_ = *std::move(tokens);
+
+  absl::StatusOr<pg_query::ParseResult> whole = ParseSql(s.text_);
+  if (!whole.ok()) {
+    s.Split();
+    return s;
+  }
+  for (const pg_query::RawStmt& raw : whole->stmts()) {
+    const int first = s.FirstCodeTokenFrom(raw.stmt_location());
+    if (first < 0) continue;
+    Statement st;
+    st.start = s.tokens_[first].start;
+    st.end = raw.stmt_len() > 0 ? raw.stmt_location() + raw.stmt_len() : static_cast<int>(s.text_.size());
+    st.line = s.LineOf(st.start);
+    st.tree = raw.stmt();
+    s.statements_.push_back(std::move(st));
+  }
+  return s;
+}
+
+// The grammar refused the whole text: cut it at every semicolon token (never
+// one inside a string, body or comment) and parse piece by piece, so one bad
+// statement is reported and the others are still linted. Pieces that only
+// parse together (`BEGIN ATOMIC ... END`, `CREATE RULE ... DO (a; b)`) are
+// merged; parentheses are not counted, since a bad statement may leave one
+// open.
+void SqlSource::Split() {
+  struct Piece {
+    int start;  // first code token's offset
+    int end;    // offset of its ';' (or end of text)
+  };
+  std::vector<Piece> pieces;
+  int first = -1;
+  for (const Token& t : tokens_) {
+    if (t.IsComment()) continue;
+    if (t.kind == pg_query::ASCII_59) {
+      if (first >= 0) pieces.push_back(Piece{first, t.start});
+      first = -1;
+      continue;
+    }
+    if (first < 0) first = t.start;
+  }
+  if (first >= 0) pieces.push_back(Piece{first, static_cast<int>(text_.size())});
+
+  for (size_t i = 0; i < pieces.size();) {
+    Statement st;
+    st.start = pieces[i].start;
+    st.line = LineOf(st.start);
+    size_t used = 1;
+    for (size_t j = i; j < pieces.size() && j < i + kMaxMergedPieces; ++j) {
+      const int end = pieces[j].end;
+      absl::StatusOr<pg_query::ParseResult> r = ParseSql(text_.substr(st.start, end - st.start));
+      if (j == i && !r.ok()) st.error = std::string(r.status().message());
+      if (r.ok() && r->stmts_size() == 1) {
+        st.tree = r->stmts(0).stmt();
+        st.end = end;
+        used = j - i + 1;
+        break;
+      }
+    }
+    if (!st.tree) st.end = pieces[i].end;
+    statements_.push_back(std::move(st));
+    i += used;
+  }
+}
+
+int SqlSource::FirstCodeTokenFrom(int offset) const {
+  auto it = std::lower_bound(tokens_.begin(), tokens_.end(), offset,
+                             [](const Token& t, int off) { return t.start < off; });
+  for (; it != tokens_.end(); ++it) {
+    if (!it->IsComment()) return static_cast<int>(it - tokens_.begin());
+  }
+  return -1;
+}
+
+int SqlSource::LineOf(int offset) const {
+  auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+  return static_cast<int>(it - line_starts_.begin());
+}
+
+}  // namespace cutover::migrate::internal
