@@ -133,7 +133,12 @@ std::string QualifiedTable(const std::string& table) {
 // named relations that no schema can shadow. Keep it that way when editing.
 std::string FunctionDdl(const std::string& fn, const std::string& select) {
   const std::string body = absl::StrCat(
-      "\nBEGIN\n  INSERT INTO cutover_capture.outbox "
+      "\nBEGIN\n"
+      // The replayer's own writes (SET cutover.replaying = on) are not
+      // captured: a replayed revocation must not echo back the other way.
+      "  IF pg_catalog.current_setting('cutover.replaying', true) OPERATOR(pg_catalog.=) 'on' THEN\n"
+      "    RETURN NULL;\n  END IF;\n"
+      "  INSERT INTO cutover_capture.outbox "
       "(cutover_id, rule, revocation_class, op, source_table, key, extra, direction)\n  ",
       select, ";\n  RETURN NULL;\nEND\n");
   const std::string tag = DollarTag(body);

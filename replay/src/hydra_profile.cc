@@ -106,8 +106,32 @@ std::vector<CaptureRule> Build() {
 
 }  // namespace
 
+// Rollback (2.x on green captured, 1.x on blue applied). Tokens, login
+// sessions, clients, trust grants and keys keep their tables and keys in
+// 2.x, so those rules read the same both ways. Consent differs: 2.x keeps
+// it in hydra_oauth2_flow; a deleted flow row with a consent challenge is a
+// withdrawn consent, applied on 1.x by deleting the consent request (which
+// cascades to the handled row and the tokens issued under it).
+std::vector<CaptureRule> BuildRollback() {
+  std::vector<CaptureRule> rules;
+  for (const CaptureRule& r : HydraRules()) {
+    if (r.revocation_class() != cutover::v1::REVOCATION_CLASS_CONSENT) rules.push_back(r);
+  }
+  CaptureRule flow = Rule("hydra.flow.delete", "hydra_oauth2_flow", cutover::v1::REVOCATION_CLASS_CONSENT,
+                          {"login_challenge"}, {"consent_challenge_id", "subject", "client_id"},
+                          {"DELETE FROM hydra_oauth2_consent_request WHERE challenge = :consent_challenge_id"});
+  flow.set_on_delete(true);
+  rules.push_back(std::move(flow));
+  return rules;
+}
+
 const std::vector<CaptureRule>& HydraRules() {
   static const std::vector<CaptureRule>* rules = new std::vector<CaptureRule>(Build());
+  return *rules;
+}
+
+const std::vector<CaptureRule>& HydraRollbackRules() {
+  static const std::vector<CaptureRule>* rules = new std::vector<CaptureRule>(BuildRollback());
   return *rules;
 }
 

@@ -195,7 +195,14 @@ absl::StatusOr<std::unique_ptr<Replayer>> Replayer::Create(const ReplayerOptions
 absl::Status Replayer::Connect() {
   if (session_ && session_->conn().is_open()) return absl::OkStatus();
   ASSIGN_OR_RETURN(session_, pg::Session::Connect(options_.apply_dsn, options_.apply_what, "cutover-replayer"));
-  return session_->Exec("SET synchronous_commit = on").status();
+  // cutover.replaying: capture triggers on this side (a rollback's reverse
+  // capture on green, or blue's own during a rollback) skip what the
+  // replayer writes, so replayed revocations do not echo back. Read-only off:
+  // during a rollback the target (blue) is still fenced for everyone else.
+  return session_->Exec(
+                     "SET synchronous_commit = on; SET cutover.replaying = on; "
+                     "SET default_transaction_read_only = off")
+      .status();
 }
 
 absl::StatusOr<Positions> Replayer::StoredPositions() {

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -580,12 +581,38 @@ absl::Status ValidateRules(const std::vector<CaptureRule>& rules) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The built-in rules followed by the plan's own ones (`field` names them in
+// errors), refusing own rules that reuse a built-in name.
+absl::StatusOr<std::vector<CaptureRule>> WithOwnRules(std::vector<CaptureRule> out,
+                                                       const std::vector<CaptureRule>& own,
+                                                       absl::string_view field) {
+  std::set<std::string> builtin;
+  for (const auto& r : out) builtin.insert(r.name());
+  for (size_t i = 0; i < own.size(); ++i) {
+    if (builtin.count(own[i].name())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", i, "].name: \"", own[i].name(),
+                       "\" clashes with a built-in rule of the \"hydra\" profile: choose another name "
+                       "(built-in rules cannot be overridden)"));
+    }
+    out.push_back(own[i]);
+  }
+  return out;
+}
+
+absl::Status UnknownProfile(const std::string& profile) {
+  if (profile.empty()) return absl::InvalidArgumentError("capture.profile is empty: expected \"hydra\" or \"generic\"");
+  return absl::InvalidArgumentError(absl::StrCat("capture.profile \"", profile.substr(0, 64),
+                                                 "\" is unknown: expected \"hydra\" or \"generic\""));
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<CaptureRule>> ResolveRules(const cutover::v1::CaptureOptions& options) {
   const std::vector<CaptureRule> own(options.rules().begin(), options.rules().end());
   const std::string& profile = options.profile();
-  if (profile.empty()) {
-    return absl::InvalidArgumentError("capture.profile is empty: expected \"hydra\" or \"generic\"");
-  }
   if (profile == "generic") {
     if (own.empty()) {
       return absl::InvalidArgumentError(
@@ -596,23 +623,22 @@ absl::StatusOr<std::vector<CaptureRule>> ResolveRules(const cutover::v1::Capture
   }
   if (profile == "hydra") {
     RETURN_IF_ERROR(ValidateRules(own));
-    std::vector<CaptureRule> out = HydraRules();
-    std::set<std::string> builtin;
-    for (const auto& r : out) builtin.insert(r.name());
-    for (size_t i = 0; i < own.size(); ++i) {
-      if (builtin.count(own[i].name())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture.rules[", i, "].name: \"", own[i].name(),
-                         "\" clashes with a built-in rule of the \"hydra\" profile: choose another name "
-                         "(built-in rules cannot be "
-                         "overridden)"));
-      }
-      out.push_back(own[i]);
-    }
-    return out;
+    return WithOwnRules(HydraRules(), own, "capture.rules");
   }
-  return absl::InvalidArgumentError(absl::StrCat("capture.profile \"", profile.substr(0, 64),
-                                                 "\" is unknown: expected \"hydra\" or \"generic\""));
+  return UnknownProfile(profile);
+}
+
+absl::StatusOr<std::vector<CaptureRule>> ResolveRollbackRules(const cutover::v1::CaptureOptions& options) {
+  const std::vector<CaptureRule> own(options.rollback_rules().begin(), options.rollback_rules().end());
+  const std::string& profile = options.profile();
+  if (profile != "generic" && profile != "hydra") return UnknownProfile(profile);
+  if (profile == "generic" && own.empty()) return ResolveRules(options);
+  if (absl::Status st = ValidateRules(own); !st.ok()) {
+    // ValidateRules speaks of capture.rules[...]; these are the rollback rules.
+    return absl::Status(st.code(), absl::StrReplaceAll(st.message(), {{"capture.rules", "capture.rollback_rules"}}));
+  }
+  if (profile == "generic") return own;
+  return WithOwnRules(HydraRollbackRules(), own, "capture.rollback_rules");
 }
 
 absl::Status CheckRulesOnCaptureSide(const std::vector<CaptureRule>& rules, pg::Session& capture_side) {

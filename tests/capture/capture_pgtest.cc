@@ -135,6 +135,32 @@ TEST_F(CapturePgTest, HydraRulesPassTheCatalogCheck) {
   EXPECT_EQ(testing::QueryScalar(db_.green, "SELECT count(*) FROM hydra_oauth2_flow"), "0");
 }
 
+TEST_F(CapturePgTest, HydraRollbackRulesPassTheCatalogCheckFromGreenToBlue) {
+  SetUpHydra();
+  // Captured on green (2.x), applied on blue (1.11).
+  ASSERT_OK(CheckRulesAgainstCatalog(HydraRollbackRules(), *green_, *blue_));
+  // The forward rules do not fit that direction (consent tables differ).
+  EXPECT_FALSE(CheckRulesAgainstCatalog(HydraRules(), *green_, *blue_).ok());
+}
+
+TEST_F(CapturePgTest, TheReplayersOwnWritesAreNotCaptured) {
+  SetUpHydra();
+  InstallHydra();
+  const std::string first = Q("SELECT signature FROM hydra_oauth2_access ORDER BY signature LIMIT 1");
+  const std::string second = Q("SELECT signature FROM hydra_oauth2_access ORDER BY signature OFFSET 1 LIMIT 1");
+  // A replayer session (SET cutover.replaying = on) applying a revocation:
+  // not captured, so it cannot echo back the other way.
+  X(absl::StrCat("SET cutover.replaying = on; DELETE FROM hydra_oauth2_access WHERE signature = ",
+                 pg::QuoteLiteral(first)));
+  EXPECT_EQ(N("SELECT count(*) FROM cutover_capture.outbox"), 0);
+  // Any other session is captured as before (also one that set it off).
+  X(absl::StrCat("SET cutover.replaying = off; DELETE FROM hydra_oauth2_access WHERE signature = ",
+                 pg::QuoteLiteral(second)));
+  const std::vector<RevocationEvent> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].key().at("signature").text(), second);
+}
+
 TEST_F(CapturePgTest, CatalogCheckNamesTheProblem) {
   ASSERT_NO_FATAL_FAILURE(SetUpHydra());
   auto base = [] {

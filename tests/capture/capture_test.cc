@@ -41,6 +41,43 @@ std::string Err(const absl::Status& s) { return std::string(s.message()); }
 
 // ---- ResolveRules ----
 
+TEST(ResolveRollbackRules, HydraSwapsConsentForTheFlowRule) {
+  cutover::v1::CaptureOptions o;
+  o.set_profile("hydra");
+  auto r = ResolveRollbackRules(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::set<std::string> names;
+  for (const auto& rule : *r) names.insert(rule.name());
+  EXPECT_TRUE(names.count("hydra.flow.delete"));
+  EXPECT_TRUE(names.count("hydra.access.delete"));
+  EXPECT_FALSE(names.count("hydra.consent.delete"));
+  EXPECT_TRUE(ValidateRules(*r).ok());
+}
+
+TEST(ResolveRollbackRules, GenericDefaultsToTheRulesAndNamesItsOwnField) {
+  cutover::v1::CaptureOptions o;
+  o.set_profile("generic");
+  auto* rule = o.add_rules();
+  rule->set_name("t");
+  rule->set_table("public.t");
+  rule->set_on_delete(true);
+  rule->add_key_columns("id");
+  rule->add_apply("DELETE FROM public.t WHERE id = :id");
+  auto r = ResolveRollbackRules(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].name(), "t");
+  // Own rollback rules replace them, and their errors name rollback_rules.
+  auto* bad = o.add_rollback_rules();
+  *bad = *rule;
+  bad->clear_key_columns();
+  r = ResolveRollbackRules(o);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("capture.rollback_rules[t].key_columns"));
+  o.set_profile("nope");
+  EXPECT_THAT(std::string(ResolveRollbackRules(o).status().message()), HasSubstr("capture.profile"));
+}
+
 TEST(ResolveRules, EmptyProfile) {
   cutover::v1::CaptureOptions o;
   auto r = ResolveRules(o);

@@ -20,12 +20,8 @@ TEST_F(CutoverE2eTest, FullCutoverUnderLoadSurvivesKillNineMidCopy) {
   ASSERT_FALSE(server_a.empty()) << a->log();
   Workload load(db_.bouncer);
 
-  CtlResult created = Ctl(server_a, {"--output", "json", "plan", plan});
-  ASSERT_EQ(created.code, 0) << created.out << created.err;
-  const std::string id = JsonField(created.out, "id");
+  const std::string id = PlanAndStart(server_a, plan);
   ASSERT_FALSE(id.empty());
-  CtlResult started = Ctl(server_a, {"start", id});
-  ASSERT_EQ(started.code, 0) << started.out << started.err;
   CtlResult copying = Ctl(server_a, {"wait", id, "--phase", "copying", "--timeout", "60s"});
   ASSERT_EQ(copying.code, 0) << copying.out << copying.err;
   a->KillNine();
@@ -36,26 +32,11 @@ TEST_F(CutoverE2eTest, FullCutoverUnderLoadSurvivesKillNineMidCopy) {
   ASSERT_FALSE(server_b.empty()) << b.log();
   CtlResult done = Ctl(server_b, {"wait", id, "--phase", "completed", "--timeout", "150s"});
   EXPECT_EQ(done.code, 0) << done.out << done.err << "\nphase: " << Phase(server_b, id) << "\n" << b.log();
-  absl::SleepFor(absl::Milliseconds(300));  // some traffic on green too
-  load.Stop();
-
-  EXPECT_EQ(load.failed(), 0) << "client transactions failed, e.g. "
-                              << (load.errors().empty() ? "" : load.errors()[0]);
-  EXPECT_GT(load.ok(), 50);
-  ExpectEveryRevocationOnGreen(load.revoked());
-  // Traffic is on green, blue is fenced and carries no capture.
-  EXPECT_THAT(ReadAll(ini_path_), HasSubstr(absl::StrCat(db_.name, " = ", green_target_)));
-  EXPECT_EQ(ct::QueryScalar(db_.blue, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover_capture'"), "0");
-  EXPECT_EQ(ct::QueryScalar(db_.blue, "SHOW default_transaction_read_only"), "on");
+  ExpectFlippedToGreen(server_b, id, load);
   // The timeline shows the takeover and the report is complete.
   CtlResult events = Ctl(server_b, {"events", id});
   EXPECT_THAT(events.out, HasSubstr("daemon-b"));
-  CtlResult report = Ctl(server_b, {"--output", "json", "report", id});
-  EXPECT_EQ(report.code, 0);
-  EXPECT_THAT(report.out, HasSubstr("\"succeeded\": true"));
-  // Let the next test use blue again.
-  ct::ExecOrDie(db_.blue, absl::StrCat("BEGIN READ WRITE; ALTER DATABASE ", db_.name,
-                                       " RESET default_transaction_read_only; COMMIT"));
+  LowerBlueFence();
   std::printf("workload: %lld transactions ok, %lld failed, %zu tokens revoked, all in effect on green\n",
               static_cast<long long>(load.ok()), static_cast<long long>(load.failed()), load.revoked().size());
 }
@@ -66,11 +47,8 @@ TEST_F(CutoverE2eTest, AbortBeforeTheFlipLeavesBlueExactlyAsItWas) {
   Daemon d(db_.control, "daemon-abort", dir_);
   const std::string server = d.Address();
   ASSERT_FALSE(server.empty()) << d.log();
-  CtlResult created = Ctl(server, {"--output", "json", "plan", plan});
-  ASSERT_EQ(created.code, 0) << created.err;
-  const std::string id = JsonField(created.out, "id");
-  CtlResult started = Ctl(server, {"start", id});
-  ASSERT_EQ(started.code, 0) << started.out << started.err;
+  const std::string id = PlanAndStart(server, plan);
+  ASSERT_FALSE(id.empty());
   CtlResult ready = Ctl(server, {"wait", id, "--phase", "ready", "--timeout", "90s"});
   ASSERT_EQ(ready.code, 0) << ready.out << ready.err << d.log();
   // Flip commands in the wrong phase are refused with a reason (exit 1).

@@ -49,7 +49,8 @@ inline std::string ReadAll(const std::string& path) {
 class Daemon {
  public:
   // `failpoints`: CUTOVER_FAILPOINTS for this process (see common/failpoint.h);
-  // `extra_args` replace --insecure-local when given (e.g. --auth-config F --insecure-local).
+  // `extra_args` replace --insecure-local when given (e.g. {"--auth-config", F}:
+  // cutoverd refuses --insecure-local together with --auth-config).
   Daemon(const std::string& control_dsn, const std::string& identity, const std::string& dir,
          const std::string& failpoints = "", std::vector<std::string> extra_args = {"--insecure-local"}) {
     port_file_ = absl::StrCat(dir, "/", identity, ".port");
@@ -139,6 +140,18 @@ inline CtlResult Ctl(const std::string& server, std::vector<std::string> args) {
   absl::StatusOr<CommandResult> r = RunCommand(spec);
   if (!r.ok()) return {-1, "", std::string(r.status().message())};
   return {r->exit_code, r->out, r->err};
+}
+
+// `cutoverctl plan` + `start`; the cutover's id ("" after a recorded failure).
+inline std::string PlanAndStart(const std::string& server, const std::string& plan_path) {
+  CtlResult created = Ctl(server, {"--output", "json", "plan", plan_path});
+  EXPECT_EQ(created.code, 0) << created.out << created.err;
+  const std::string id = JsonField(created.out, "id");
+  EXPECT_FALSE(id.empty()) << created.out;
+  if (created.code != 0 || id.empty()) return "";
+  CtlResult started = Ctl(server, {"start", id});
+  EXPECT_EQ(started.code, 0) << started.out << started.err;
+  return started.code == 0 ? id : "";
 }
 
 // Issues and revokes tokens through PgBouncer until stopped; remembers every
@@ -271,22 +284,67 @@ class E2eFixture : public ::testing::Test {
     return JsonField(Ctl(server, {"--output", "json", "status", id}).out, "phase");
   }
 
+  // Every revocation in `revoked` is in effect on `dsn` (the token is gone
+  // or inactive there); one query.
+  void ExpectEveryRevocationOn(const std::string& dsn, const std::string& side, const std::set<std::string>& revoked) {
+    ASSERT_FALSE(revoked.empty());
+    std::string list;
+    for (const std::string& sig : revoked) absl::StrAppend(&list, list.empty() ? "" : ", ", pg::QuoteLiteral(sig));
+    EXPECT_EQ(ct::QueryScalar(dsn, absl::StrCat("SELECT count(*) || ' ' || coalesce(min(signature), '-') "
+                                                "FROM public.tokens WHERE active AND signature IN (",
+                                                list, ")")),
+              "0 -")
+        << "revocations lost on " << side << " (count, first) of " << revoked.size();
+  }
   // Every revocation the workload committed is in effect on green.
   void ExpectEveryRevocationOnGreen(const std::set<std::string>& revoked) {
-    int lost = 0;
-    std::string first;
-    for (const std::string& sig : revoked) {
-      absl::StatusOr<std::string> active = ct::Scalar(
-          db_.green, absl::StrCat("SELECT coalesce((SELECT active::text FROM public.tokens WHERE signature = '", sig,
-                                  "'), 'gone')"));
-      ASSERT_TRUE(active.ok()) << active.status();
-      if (*active == "true") {
-        ++lost;
-        if (first.empty()) first = sig;
-      }
-    }
-    EXPECT_EQ(lost, 0) << "lost revocations on green, first: " << first << " of " << revoked.size();
+    ExpectEveryRevocationOn(db_.green, "green", revoked);
   }
+
+  // PgBouncer's `paused` column for the test database ("" if not listed).
+  std::string BouncerPaused() {
+    absl::StatusOr<pg::RawConn> c = pg::RawConn::Connect(sb_->BouncerAdminDsn(), "pgbouncer admin", "e2e");
+    if (!c.ok()) return absl::StrCat("<", c.status().message(), ">");
+    absl::StatusOr<pg::PgResultPtr> r = c->Query("SHOW DATABASES");
+    if (!r.ok()) return absl::StrCat("<", r.status().message(), ">");
+    PGresult* res = r->get();
+    const int name = PQfnumber(res, "name"), paused = PQfnumber(res, "paused");
+    if (name < 0 || paused < 0) return "<no name/paused column>";
+    for (int i = 0; i < PQntuples(res); ++i) {
+      if (db_.name == PQgetvalue(res, i, name)) return PQgetvalue(res, i, paused);
+    }
+    return "";
+  }
+
+  // After COMPLETED: stops the workload; 0 failed transactions, every
+  // revocation on green, PgBouncer on green and not paused, blue fenced and
+  // without capture, the report's flip succeeded.
+  void ExpectFlippedToGreen(const std::string& server, const std::string& id, Workload& load) {
+    absl::SleepFor(absl::Milliseconds(300));  // not for synchronisation: some traffic on green too
+    load.Stop();
+    EXPECT_EQ(load.failed(), 0) << "client transactions failed, e.g. "
+                                << (load.errors().empty() ? "" : load.errors()[0]);
+    EXPECT_GT(load.ok(), 50);
+    ExpectEveryRevocationOnGreen(load.revoked());
+    EXPECT_THAT(ReadAll(ini_path_), HasSubstr(absl::StrCat(db_.name, " = ", green_target_)));
+    EXPECT_EQ(BouncerPaused(), "0");
+    EXPECT_EQ(ct::QueryScalar(db_.bouncer, "SELECT inet_server_port()"), absl::StrCat(sb_->Port("green")));
+    EXPECT_EQ(
+        ct::QueryScalar(db_.blue, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover_capture'"),
+        "0");
+    EXPECT_EQ(ct::QueryScalar(db_.blue, "SHOW default_transaction_read_only"), "on");
+    CtlResult report = Ctl(server, {"--output", "json", "report", id});
+    EXPECT_EQ(report.code, 0) << report.err;
+    EXPECT_THAT(report.out, HasSubstr("\"succeeded\": true"));
+  }
+
+  // COMPLETED leaves blue fenced (ROLLED_BACK green); let later tests use
+  // the database again.
+  void LowerFence(const std::string& dsn) {
+    ct::ExecOrDie(dsn, absl::StrCat("BEGIN READ WRITE; ALTER DATABASE ", db_.name,
+                                    " RESET default_transaction_read_only; COMMIT"));
+  }
+  void LowerBlueFence() { LowerFence(db_.blue); }
 
   cutover::sandbox::Sandbox* sb_ = nullptr;
   ct::TestDb db_;

@@ -66,16 +66,6 @@ class FaultsE2eTest : public E2eFixture {
                                     std::vector<std::string>{"--insecure-local", "--api-only"});
   }
 
-  std::string CreateAndStart(const std::string& server, const std::string& plan) {
-    CtlResult created = Ctl(server, {"--output", "json", "plan", plan});
-    EXPECT_EQ(created.code, 0) << created.out << created.err;
-    const std::string id = JsonField(created.out, "id");
-    EXPECT_FALSE(id.empty()) << created.out;
-    CtlResult started = Ctl(server, {"start", id});
-    EXPECT_EQ(started.code, 0) << started.out << started.err;
-    return id;
-  }
-
   std::string StatusJson(const std::string& server, const std::string& id) {
     return Ctl(server, {"--output", "json", "status", id}).out;
   }
@@ -104,21 +94,6 @@ class FaultsE2eTest : public E2eFixture {
         timeout, kPoll);
   }
 
-  // PgBouncer's `paused` column for the test database ("" if not listed).
-  std::string BouncerPaused() {
-    absl::StatusOr<pg::RawConn> c = pg::RawConn::Connect(sb_->BouncerAdminDsn(), "pgbouncer admin", "e2e");
-    if (!c.ok()) return absl::StrCat("<", c.status().message(), ">");
-    absl::StatusOr<pg::PgResultPtr> r = c->Query("SHOW DATABASES");
-    if (!r.ok()) return absl::StrCat("<", r.status().message(), ">");
-    PGresult* res = r->get();
-    const int name = PQfnumber(res, "name"), paused = PQfnumber(res, "paused");
-    if (name < 0 || paused < 0) return "<no name/paused column>";
-    for (int i = 0; i < PQntuples(res); ++i) {
-      if (db_.name == PQgetvalue(res, i, name)) return PQgetvalue(res, i, paused);
-    }
-    return "";
-  }
-
   // Clients are served through PgBouncer right now: not paused, and the
   // workload commits transactions within a deadline.
   void ExpectClientsFlowing(const Workload& load) {
@@ -129,45 +104,6 @@ class FaultsE2eTest : public E2eFixture {
   }
 
   // After the flip: green serves, blue is fenced and free of capture.
-  void ExpectFlippedToGreen(const std::string& server, const std::string& id, Workload& load) {
-    absl::SleepFor(absl::Milliseconds(300));  // not for synchronisation: some traffic on green too
-    load.Stop();
-    EXPECT_EQ(load.failed(), 0) << "client transactions failed, e.g. "
-                                << (load.errors().empty() ? "" : load.errors()[0]);
-    EXPECT_GT(load.ok(), 50);
-    ExpectRevokedOnGreen(load.revoked());
-    EXPECT_THAT(ReadAll(ini_path_), HasSubstr(absl::StrCat(db_.name, " = ", green_target_)));
-    EXPECT_EQ(BouncerPaused(), "0");
-    EXPECT_EQ(ct::QueryScalar(db_.bouncer, "SELECT inet_server_port()"), absl::StrCat(sb_->Port("green")));
-    EXPECT_EQ(
-        ct::QueryScalar(db_.blue, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover_capture'"),
-        "0");
-    EXPECT_EQ(ct::QueryScalar(db_.blue, "SHOW default_transaction_read_only"), "on");
-    CtlResult report = Ctl(server, {"--output", "json", "report", id});
-    EXPECT_EQ(report.code, 0) << report.err;
-    EXPECT_THAT(report.out, HasSubstr("\"succeeded\": true"));
-  }
-
-  // What ExpectEveryRevocationOnGreen checks, in one query instead of one
-  // connection per token (seconds, not ~20 s, for a few thousand tokens).
-  void ExpectRevokedOnGreen(const std::set<std::string>& revoked) {
-    ASSERT_FALSE(revoked.empty());
-    std::string list;
-    for (const std::string& sig : revoked) absl::StrAppend(&list, list.empty() ? "'" : ", '", sig, "'");
-    EXPECT_EQ(
-        ct::QueryScalar(db_.green, absl::StrCat("SELECT count(*) || ' ' || coalesce(min(signature), '-') "
-                                                "FROM public.tokens WHERE active AND signature IN (",
-                                                list, ")")),
-        "0 -")
-        << "revocations lost on green (count, first) of " << revoked.size();
-  }
-
-  // COMPLETED leaves blue fenced; let later tests use the database again.
-  void LowerBlueFence() {
-    ct::ExecOrDie(db_.blue, absl::StrCat("BEGIN READ WRITE; ALTER DATABASE ", db_.name,
-                                         " RESET default_transaction_read_only; COMMIT"));
-  }
-
   // Makes INDEXING and VERIFYING_COPY last well over a worker tick (200 ms):
   // both stages are entered by the copier's thread, and a phase failpoint
   // fires only on a tick, so with the small test tables they could pass
@@ -200,7 +136,7 @@ TEST_F(FaultsE2eTest, KillNineAtEveryPhaseAndFlipStepResumesToCompletion) {
   const std::string server = api->Address();
   ASSERT_FALSE(server.empty()) << api->log();
   Workload load(db_.bouncer);
-  const std::string id = CreateAndStart(server, plan);
+  const std::string id = PlanAndStart(server, plan);
   ASSERT_FALSE(HasFailure());
 
   // flip.resume is not here: after a kill at flip.repoint the flip is
@@ -295,7 +231,7 @@ TEST_F(FaultsE2eTest, FailureAtEachFlipStepIsUndoneCleanly) {
   ASSERT_FALSE(server.empty()) << api->log();
   Daemon flaky(db_.control, "flaky", dir_, absl::StrJoin(armed, ","));
   Workload load(db_.bouncer);
-  const std::string id = CreateAndStart(server, plan);
+  const std::string id = PlanAndStart(server, plan);
   ASSERT_FALSE(HasFailure());
   CtlResult ready = Ctl(server, {"wait", id, "--phase", "ready", "--timeout", "90s"});
   ASSERT_EQ(ready.code, 0) << ready.out << ready.err << flaky.log();
@@ -378,7 +314,7 @@ TEST_F(FaultsE2eTest, LiveStandbyTakesOverWhenTheActiveDaemonDies) {
   ASSERT_FALSE(server_a.empty()) << a.log();
   ASSERT_FALSE(server_b.empty()) << b.log();
   Workload load(db_.bouncer);
-  const std::string id = CreateAndStart(server_a, plan);
+  const std::string id = PlanAndStart(server_a, plan);
   ASSERT_FALSE(HasFailure());
   CtlResult copying = Ctl(server_b, {"wait", id, "--phase", "copying", "--timeout", "60s"});
   ASSERT_EQ(copying.code, 0) << copying.out << copying.err;

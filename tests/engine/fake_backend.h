@@ -30,13 +30,24 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
     r.set_ok(preflight_ok);
     return r;
   }
-  absl::Status InstallCapture() override { return Do("install_capture", [&] { capture_installed = true; }); }
-  absl::Status RemoveCapture() override { return Do("remove_capture", [&] { capture_installed = false; }); }
-  absl::Status VerifyCapture() override { return Do("verify_capture", [] {}); }
-  absl::Status StartRelay() override { return Do("start_relay", [&] { relay_running = true; }, false); }
-  void StopRelay() override { relay_running = false; }
-  absl::Status StartReplayer() override { return Do("start_replayer", [&] { replayer_running = true; }, false); }
-  void StopReplayer() override { replayer_running = false; }
+  // Forward calls are logged as "seal", "install_capture", ...; reverse
+  // (rollback) ones with a "reverse_" prefix, and errors injected likewise.
+  absl::Status InstallCapture(Direction d) override {
+    return Do(Name(d, "install_capture"), [&] { (d == kReverse ? reverse_capture_installed : capture_installed) = true; });
+  }
+  absl::Status RemoveCapture(Direction d) override {
+    return Do(Name(d, "remove_capture"), [&] { (d == kReverse ? reverse_capture_installed : capture_installed) = false; });
+  }
+  absl::Status VerifyCapture(Direction d) override { return Do(Name(d, "verify_capture"), [] {}); }
+  absl::Status StartRelay(Direction d) override {
+    return Do(Name(d, "start_relay"), [&] { (d == kReverse ? reverse_relay_running : relay_running) = true; }, false);
+  }
+  void StopRelay(Direction d) override { (d == kReverse ? reverse_relay_running : relay_running) = false; }
+  absl::Status StartReplayer(Direction d) override {
+    return Do(Name(d, "start_replayer"), [&] { (d == kReverse ? reverse_replayer_running : replayer_running) = true; },
+              false);
+  }
+  void StopReplayer(Direction d) override { (d == kReverse ? reverse_replayer_running : replayer_running) = false; }
   absl::StatusOr<cutover::v1::CopyReport> Copy(copy::CopyObserver* observer, copy::CopyControl* control) override {
     Log("copy");
     if (absl::Status st = Take("copy"); !st.ok()) return st;
@@ -58,32 +69,34 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
     return r;
   }
   absl::Status Migrate(absl::Time) override { return Do("migrate", [&] { migrated = true; }); }
-  absl::StatusOr<cutover::v1::ReplayStats> Stats() override {
+  absl::StatusOr<cutover::v1::ReplayStats> Stats(Direction d) override {
     cutover::v1::ReplayStats s;
-    s.set_backlog(backlog);
-    s.set_dead_letters(dead_letters);
+    if (d == kForward) {
+      s.set_backlog(backlog);
+      s.set_dead_letters(dead_letters);
+    }
     return s;
   }
   absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return absl::Seconds(oldest_txn_seconds.load()); }
   router::Router& router() override { return router_; }
-  router::Fence& fence() override { return fence_; }
-  absl::StatusOr<cutover::v1::Seal> Seal(absl::Time) override {
-    Log("seal");
-    if (absl::Status st = Take("seal"); !st.ok()) return st;
+  router::Fence& fence(router::Target side) override { return side == router::Target::kGreen ? green_fence_ : fence_; }
+  absl::StatusOr<cutover::v1::Seal> Seal(Direction d, absl::Time) override {
+    Log(Name(d, "seal"));
+    if (absl::Status st = Take(Name(d, "seal")); !st.ok()) return st;
     cutover::v1::Seal s;
     auto* p = s.add_end();
     p->set_partition(0);
     p->set_offset(100);
     return s;
   }
-  absl::StatusOr<int64_t> ReplayUntil(const cutover::v1::Seal&, absl::Time deadline) override {
-    Log("replay_until");
-    replayer_running = false;
+  absl::StatusOr<int64_t> ReplayUntil(Direction d, const cutover::v1::Seal&, absl::Time deadline) override {
+    Log(Name(d, "replay_until"));
+    (d == kReverse ? reverse_replayer_running : replayer_running) = false;
     while (hold_replay) {
       if (absl::Now() >= deadline) return absl::DeadlineExceededError("replay did not reach the seal in time");
       absl::SleepFor(absl::Milliseconds(2));
     }
-    if (absl::Status st = Take("replay_until"); !st.ok()) return st;
+    if (absl::Status st = Take(Name(d, "replay_until")); !st.ok()) return st;
     return int64_t{7};
   }
 
@@ -98,11 +111,15 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   }
 
   router::FakeRouter router_;
-  router::FakeFence fence_;
+  router::FakeFence fence_;        // blue's
+  router::FakeFence green_fence_;  // green's (rollback)
   std::atomic<bool> preflight_ok{true};
   std::atomic<bool> capture_installed{false};
   std::atomic<bool> relay_running{false};
   std::atomic<bool> replayer_running{false};
+  std::atomic<bool> reverse_capture_installed{false};
+  std::atomic<bool> reverse_relay_running{false};
+  std::atomic<bool> reverse_replayer_running{false};
   std::atomic<bool> migrated{false};
   std::atomic<bool> verify_ok{true};
   std::atomic<bool> hold_copy{false};
@@ -113,6 +130,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   std::atomic<int> copies{0};
 
  private:
+  static std::string Name(Direction d, const std::string& what) { return d == kReverse ? "reverse_" + what : what; }
   void Log(const std::string& what) {
     absl::MutexLock l(&mu_);
     calls_.push_back(what);
@@ -141,24 +159,24 @@ class FakeFactory final : public BackendFactory {
    public:
     explicit Proxy(FakeBackend* b) : b_(b) {}
     cutover::v1::ValidationResult Preflight() override { return b_->Preflight(); }
-    absl::Status InstallCapture() override { return b_->InstallCapture(); }
-    absl::Status RemoveCapture() override { return b_->RemoveCapture(); }
-    absl::Status VerifyCapture() override { return b_->VerifyCapture(); }
-    absl::Status StartRelay() override { return b_->StartRelay(); }
-    void StopRelay() override { b_->StopRelay(); }
-    absl::Status StartReplayer() override { return b_->StartReplayer(); }
-    void StopReplayer() override { b_->StopReplayer(); }
+    absl::Status InstallCapture(Direction d) override { return b_->InstallCapture(d); }
+    absl::Status RemoveCapture(Direction d) override { return b_->RemoveCapture(d); }
+    absl::Status VerifyCapture(Direction d) override { return b_->VerifyCapture(d); }
+    absl::Status StartRelay(Direction d) override { return b_->StartRelay(d); }
+    void StopRelay(Direction d) override { b_->StopRelay(d); }
+    absl::Status StartReplayer(Direction d) override { return b_->StartReplayer(d); }
+    void StopReplayer(Direction d) override { b_->StopReplayer(d); }
     absl::StatusOr<cutover::v1::CopyReport> Copy(copy::CopyObserver* o, copy::CopyControl* c) override {
       return b_->Copy(o, c);
     }
     absl::Status Migrate(absl::Time d) override { return b_->Migrate(d); }
-    absl::StatusOr<cutover::v1::ReplayStats> Stats() override { return b_->Stats(); }
+    absl::StatusOr<cutover::v1::ReplayStats> Stats(Direction d) override { return b_->Stats(d); }
     absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return b_->OldestBlueTransaction(); }
     router::Router& router() override { return b_->router(); }
-    router::Fence& fence() override { return b_->fence(); }
-    absl::StatusOr<cutover::v1::Seal> Seal(absl::Time d) override { return b_->Seal(d); }
-    absl::StatusOr<int64_t> ReplayUntil(const cutover::v1::Seal& s, absl::Time d) override {
-      return b_->ReplayUntil(s, d);
+    router::Fence& fence(router::Target side) override { return b_->fence(side); }
+    absl::StatusOr<cutover::v1::Seal> Seal(Direction d, absl::Time t) override { return b_->Seal(d, t); }
+    absl::StatusOr<int64_t> ReplayUntil(Direction d, const cutover::v1::Seal& s, absl::Time t) override {
+      return b_->ReplayUntil(d, s, t);
     }
 
    private:

@@ -2,12 +2,14 @@
 // in-memory control store): every phase, the undo of a failure at each flip
 // step, guardrails, approval deadline, pause/abort, restart recovery inside
 // the flip and standby takeover.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "cutover/common/proto_time.h"
 #include "cutover/engine/flip.h"
 #include "cutover/engine/orchestrator.h"
 #include "cutover/store/control_store.h"
@@ -112,6 +114,33 @@ class OrchestratorTest : public ::testing::Test {
   std::unique_ptr<store::ControlStore> store_;
   FakeFactory factory_;
   std::vector<std::unique_ptr<Orchestrator>> orchs_;
+};
+
+// An orchestrator with a world of its own (fake backend, memory store), for
+// tests that loop over cases.
+struct World {
+  World() {
+    OrchestratorOptions opts;
+    opts.identity = "d1";
+    opts.tick = absl::Milliseconds(5);
+    opts.scan_interval = absl::Milliseconds(20);
+    opts.undo_timeout = absl::Seconds(2);
+    orch = std::make_unique<Orchestrator>(store.get(), &factory, Clock::Real(), opts);
+    orch->Start();
+  }
+  ~World() { orch->Stop(); }
+  std::string Start(const v1::Plan& plan) {
+    absl::StatusOr<v1::Cutover> created = orch->CreatePlan(plan, kOps);
+    EXPECT_TRUE(created.ok()) << created.status();
+    EXPECT_TRUE(orch->Start(created->id(), kOps).ok());
+    return created->id();
+  }
+  v1::Cutover Get(const std::string& id) { return store->Get(id)->cutover; }
+
+  FakeBackend fake;
+  FakeFactory factory{&fake};
+  std::unique_ptr<store::ControlStore> store = store::NewMemoryControlStore(Clock::Real());
+  std::unique_ptr<Orchestrator> orch;
 };
 
 TEST_F(OrchestratorTest, AutoFlipRunsEveryPhaseInOrderAndCleansUp) {
@@ -234,24 +263,15 @@ TEST_F(OrchestratorTest, FailureAtEachFlipStepIsUndone) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.step);
-    FakeBackend fresh;
-    FakeFactory factory(&fresh);
-    std::unique_ptr<store::ControlStore> st = store::NewMemoryControlStore(Clock::Real());
-    OrchestratorOptions opts;
-    opts.identity = "d1";
-    opts.tick = absl::Milliseconds(5);
-    opts.scan_interval = absl::Milliseconds(20);
-    Orchestrator o(st.get(), &factory, Clock::Real(), opts);
-    o.Start();
-    v1::Cutover created = *o.CreatePlan(TestPlan(false), kOps);
-    ASSERT_TRUE(o.Start(created.id(), kOps).ok());
-    const std::string id = created.id();
-    auto phase = [&] { return st->Get(id)->cutover.phase(); };
+    World w;
+    FakeBackend& fresh = w.fake;
+    const std::string id = w.Start(TestPlan(false));
+    auto phase = [&] { return w.Get(id).phase(); };
     ASSERT_TRUE(WaitFor([&] { return phase() == v1::PHASE_READY; }));
     c.inject(fresh);
-    ASSERT_TRUE(o.Approve(id, "", kOps).ok());
-    ASSERT_TRUE(WaitFor([&] { return st->Get(id)->cutover.flip().attempts() == 1 && phase() == v1::PHASE_READY; }));
-    const v1::Cutover after = st->Get(id)->cutover;
+    ASSERT_TRUE(w.orch->Approve(id, "", kOps).ok());
+    ASSERT_TRUE(WaitFor([&] { return w.Get(id).flip().attempts() == 1 && phase() == v1::PHASE_READY; }));
+    const v1::Cutover after = w.Get(id);
     EXPECT_THAT(after.reason(), HasSubstr(c.step));
     EXPECT_THAT(after.reason(), HasSubstr("injected"));
     EXPECT_FALSE(after.approved()) << "a failed flip needs a new approve";
@@ -259,10 +279,9 @@ TEST_F(OrchestratorTest, FailureAtEachFlipStepIsUndone) {
     EXPECT_EQ(fresh.router_.target(), router::Target::kBlue);
     EXPECT_FALSE(fresh.router_.paused());
     ASSERT_TRUE(WaitFor([&] { return fresh.relay_running && fresh.replayer_running; }));
-    ASSERT_TRUE(o.Approve(id, "retry", kOps).ok());
+    ASSERT_TRUE(w.orch->Approve(id, "retry", kOps).ok());
     ASSERT_TRUE(WaitFor([&] { return phase() == v1::PHASE_COMPLETED; }));
     EXPECT_EQ(fresh.router_.target(), router::Target::kGreen);
-    o.Stop();
   }
 }
 
@@ -410,6 +429,8 @@ TEST_P(FlipRecoveryTest, RestartInsideTheFlipUndoesOrFinishes) {
   c.set_capture_installed(true);
   c.mutable_copy_report()->mutable_verify()->set_all_match(true);
   c.mutable_flip()->mutable_seal()->add_end()->set_offset(100);
+  // Paused a second before the daemon died.
+  *c.mutable_flip()->mutable_paused_at() = ToProtoTime(absl::Now() - absl::Seconds(1));
   ASSERT_TRUE(store_->Create(c, {v1::PHASE_UNSPECIFIED, v1::PHASE_FLIPPING, "dead", "test", ""}).ok());
   // The world as the dead daemon left it.
   ASSERT_TRUE(fake_.router_.Pause(absl::InfiniteFuture()).ok());
@@ -425,8 +446,11 @@ TEST_P(FlipRecoveryTest, RestartInsideTheFlipUndoesOrFinishes) {
     ASSERT_TRUE(WaitPhase("crashed", v1::PHASE_COMPLETED));
     EXPECT_EQ(fake_.router_.target(), router::Target::kGreen);
     EXPECT_TRUE(fake_.fence_.raised());
+    // The write gap counts from the dead daemon's pause.
+    EXPECT_GE(FromProto(Get("crashed").flip().write_gap()), absl::Seconds(1));
   } else {
     ASSERT_TRUE(WaitPhase("crashed", v1::PHASE_READY));
+    EXPECT_GE(FromProto(Get("crashed").flip().write_gap()), absl::Seconds(1));
     EXPECT_THAT(Get("crashed").reason(), HasSubstr("restarted during the flip"));
     EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
     EXPECT_FALSE(fake_.fence_.raised());
@@ -435,6 +459,195 @@ TEST_P(FlipRecoveryTest, RestartInsideTheFlipUndoesOrFinishes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Steps, FlipRecoveryTest,
+                         ::testing::Values(v1::FLIP_STEP_PAUSING, v1::FLIP_STEP_FENCING, v1::FLIP_STEP_SEALING,
+                                           v1::FLIP_STEP_DRAINING, v1::FLIP_STEP_REPOINTING),
+                         [](const auto& info) { return v1::FlipStep_Name(info.param); });
+
+// ---- rollback ----
+
+v1::Plan RollbackPlan(bool auto_flip, absl::Duration window) {
+  v1::Plan p = TestPlan(auto_flip);
+  p.mutable_flip()->mutable_rollback_window()->set_seconds(absl::ToInt64Seconds(window));
+  p.mutable_flip()->mutable_rollback_window()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(window - absl::Seconds(absl::ToInt64Seconds(window)))));
+  return p;
+}
+
+int IndexOf(const std::vector<std::string>& v, const std::string& what) {
+  auto it = std::find(v.begin(), v.end(), what);
+  return it == v.end() ? -1 : static_cast<int>(it - v.begin());
+}
+
+TEST_F(OrchestratorTest, RollbackAfterTheFlipCarriesGreenBackToBlue) {
+  Orchestrator* o = NewOrchestrator("d1");
+  o->Start();
+  const std::string id = StartCutover(o, RollbackPlan(/*auto_flip=*/true, absl::Minutes(10)));
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
+  // Capture for the rollback went onto green before the flip let clients in,
+  // and the reverse stream runs while the window is open.
+  const std::vector<std::string> calls = fake_.calls();
+  ASSERT_GE(IndexOf(calls, "reverse_install_capture"), 0);
+  EXPECT_LT(IndexOf(calls, "reverse_install_capture"), IndexOf(calls, "seal"));
+  EXPECT_TRUE(fake_.reverse_capture_installed);
+  ASSERT_TRUE(WaitFor([&] { return fake_.reverse_relay_running && fake_.reverse_replayer_running; }));
+  EXPECT_TRUE(Get(id).has_rollback_window_ends_at());
+  EXPECT_FALSE(store_->GetLease(id)->holder.empty()) << "a daemon keeps the window";
+
+  ASSERT_TRUE(o->Rollback(id, "error rate on green", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_ROLLED_BACK));
+  EXPECT_THAT(Phases(id), ::testing::IsSupersetOf({"COMPLETED", "ROLLING_BACK", "ROLLED_BACK"}));
+  EXPECT_THAT(fake_.router_.calls(),
+              ElementsAre("pause", "repoint:green", "resume", "pause", "repoint:blue", "resume"));
+  EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
+  EXPECT_FALSE(fake_.router_.paused());
+  EXPECT_FALSE(fake_.fence_.raised()) << "blue takes writes again";
+  EXPECT_TRUE(fake_.green_fence_.raised()) << "green is fenced after the rollback";
+  EXPECT_FALSE(fake_.reverse_capture_installed);
+  EXPECT_FALSE(fake_.capture_installed);
+  EXPECT_GE(fake_.Count("reverse_seal"), 1);
+  EXPECT_GE(fake_.Count("reverse_replay_until"), 1);
+  const v1::Cutover c = Get(id);
+  EXPECT_TRUE(c.rollback().succeeded());
+  EXPECT_EQ(c.rollback().steps_size(), 6);
+  EXPECT_TRUE(c.green_fenced());
+  EXPECT_FALSE(c.blue_fenced());
+  // Audited with the caller, and in the report.
+  bool audited = false;
+  for (const auto& t : Timeline(id)) audited |= t.action() == "request:rollback" && t.actor() == "token:ops (approver)";
+  EXPECT_TRUE(audited);
+  absl::StatusOr<v1::Report> r = o->GetReport(id);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->rollback().succeeded());
+  ASSERT_TRUE(WaitFor([&] { return store_->GetLease(id)->holder.empty(); }));
+  // Terminal: a second rollback is refused.
+  EXPECT_EQ(o->Rollback(id, "", kOps).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(OrchestratorTest, RollbackIsRefusedBeforeTheFlipWithoutAWindowAndAfterItCloses) {
+  Orchestrator* o = NewOrchestrator("d1");
+  o->Start();
+  // Before the flip: abort is the tool.
+  const std::string ready = StartCutover(o, RollbackPlan(/*auto_flip=*/false, absl::Minutes(10)));
+  ASSERT_TRUE(WaitPhase(ready, v1::PHASE_READY));
+  absl::StatusOr<v1::Cutover> r = o->Rollback(ready, "", kOps);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("use abort"));
+  // Abort in READY removes the rollback capture from green too.
+  ASSERT_TRUE(WaitFor([&] { return fake_.reverse_capture_installed.load(); }));
+  ASSERT_TRUE(o->Abort(ready, "not tonight", kOps).ok());
+  ASSERT_TRUE(WaitPhase(ready, v1::PHASE_ABORTED));
+  ASSERT_TRUE(WaitFor([&] { return !fake_.reverse_capture_installed && !fake_.capture_installed; }));
+
+  // No window in the plan: refused with the reason.
+  const std::string none = StartCutover(o, TestPlan(/*auto_flip=*/true));
+  ASSERT_TRUE(WaitPhase(none, v1::PHASE_COMPLETED));
+  r = o->Rollback(none, "", kOps);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("rollback_window is 0"));
+  EXPECT_EQ(fake_.Count("reverse_install_capture"), 1) << "no rollback capture without a window";
+
+  // A short window closes by itself: green's capture is removed, then refused.
+  const std::string brief = StartCutover(o, RollbackPlan(/*auto_flip=*/true, absl::Milliseconds(300)));
+  ASSERT_TRUE(WaitPhase(brief, v1::PHASE_COMPLETED));
+  ASSERT_TRUE(WaitFor([&] { return !Get(brief).reverse_capture_installed(); }));
+  EXPECT_FALSE(fake_.reverse_capture_installed);
+  EXPECT_THAT(Actions(brief), ::testing::Contains("rollback-window-closed"));
+  r = o->Rollback(brief, "", kOps);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("rollback"));
+  ASSERT_TRUE(WaitFor([&] { return store_->GetLease(brief)->holder.empty(); })) << "nothing left to watch";
+}
+
+TEST_F(OrchestratorTest, FailureAtEachRollbackStepIsUndoneTrafficStaysOnGreen) {
+  struct Case {
+    std::string step;
+    std::function<void(FakeBackend&)> inject;
+  };
+  const absl::Status boom = absl::FailedPreconditionError("injected");
+  const std::vector<Case> cases = {
+      {"pause", [&](FakeBackend& b) { b.router_.FailNext("pause", boom); }},
+      {"fence", [&](FakeBackend& b) { b.green_fence_.FailNext("raise", boom); }},
+      {"seal", [&](FakeBackend& b) { b.FailNext("reverse_seal", boom); }},
+      {"drain", [&](FakeBackend& b) { b.FailNext("reverse_replay_until", boom); }},
+      {"repoint", [&](FakeBackend& b) { b.fence_.FailNext("lower", boom); }},
+      {"repoint", [&](FakeBackend& b) { b.router_.FailNext("repoint", boom); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.step);
+    World w;
+    FakeBackend& fresh = w.fake;
+    const std::string id = w.Start(RollbackPlan(true, absl::Minutes(10)));
+    auto phase = [&] { return w.Get(id).phase(); };
+    ASSERT_TRUE(WaitFor([&] { return phase() == v1::PHASE_COMPLETED; }));
+    c.inject(fresh);
+    ASSERT_TRUE(w.orch->Rollback(id, "", kOps).ok());
+    ASSERT_TRUE(WaitFor([&] { return w.Get(id).rollback().attempts() == 1 && phase() == v1::PHASE_COMPLETED; }));
+    const v1::Cutover after = w.Get(id);
+    EXPECT_THAT(after.reason(), HasSubstr(c.step));
+    EXPECT_THAT(after.reason(), HasSubstr("injected"));
+    EXPECT_THAT(after.reason(), HasSubstr("traffic still on green"));
+    EXPECT_EQ(fresh.router_.target(), router::Target::kGreen);
+    EXPECT_FALSE(fresh.router_.paused());
+    EXPECT_FALSE(fresh.green_fence_.raised());
+    EXPECT_TRUE(fresh.fence_.raised()) << "blue is fenced again while green has the traffic";
+    EXPECT_TRUE(fresh.reverse_capture_installed);
+    ASSERT_TRUE(WaitFor([&] { return fresh.reverse_relay_running && fresh.reverse_replayer_running; }));
+    // A second rollback goes through.
+    ASSERT_TRUE(w.orch->Rollback(id, "retry", kOps).ok());
+    ASSERT_TRUE(WaitFor([&] { return phase() == v1::PHASE_ROLLED_BACK; }));
+    EXPECT_EQ(fresh.router_.target(), router::Target::kBlue);
+    EXPECT_FALSE(fresh.fence_.raised());
+    EXPECT_TRUE(fresh.green_fence_.raised());
+  }
+}
+
+class RollbackRecoveryTest : public OrchestratorTest, public ::testing::WithParamInterface<v1::FlipStep> {};
+
+TEST_P(RollbackRecoveryTest, RestartInsideTheRollbackUndoesOrFinishes) {
+  const v1::FlipStep step = GetParam();
+  v1::Cutover c;
+  c.set_id("crashed");
+  *c.mutable_plan() = RollbackPlan(false, absl::Minutes(10));
+  c.set_phase(v1::PHASE_ROLLING_BACK);
+  c.set_rollback_from(v1::PHASE_COMPLETED);
+  c.set_rollback_step(step);
+  c.set_reverse_capture_installed(true);
+  c.set_blue_fenced(true);
+  c.mutable_flip()->set_succeeded(true);
+  c.mutable_rollback()->set_attempts(1);
+  c.mutable_rollback()->mutable_seal()->add_end()->set_offset(5);
+  *c.mutable_rollback_window_ends_at() = ToProtoTime(absl::Now() + absl::Minutes(10));
+  ASSERT_TRUE(store_->Create(c, {v1::PHASE_UNSPECIFIED, v1::PHASE_ROLLING_BACK, "dead", "test", ""}).ok());
+  // The world as the dead daemon left it: traffic on green, paused, blue fenced.
+  ASSERT_TRUE(fake_.router_.Repoint(router::Target::kGreen, absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(fake_.router_.Pause(absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(fake_.fence_.Raise(absl::InfiniteFuture()).ok());
+  if (step >= v1::FLIP_STEP_SEALING) {
+    ASSERT_TRUE(fake_.green_fence_.Raise(absl::InfiniteFuture()).ok());
+  }
+  fake_.reverse_capture_installed = true;
+  fake_.router_.ClearCalls();
+
+  Orchestrator* o = NewOrchestrator("d2");
+  o->Start();
+  if (step >= v1::FLIP_STEP_REPOINTING) {
+    ASSERT_TRUE(WaitPhase("crashed", v1::PHASE_ROLLED_BACK));
+    EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
+    EXPECT_FALSE(fake_.fence_.raised());
+    EXPECT_TRUE(fake_.green_fence_.raised());
+    EXPECT_FALSE(fake_.reverse_capture_installed);
+  } else {
+    ASSERT_TRUE(WaitPhase("crashed", v1::PHASE_COMPLETED));
+    EXPECT_THAT(Get("crashed").reason(), HasSubstr("restarted during the flip"));
+    EXPECT_EQ(fake_.router_.target(), router::Target::kGreen);
+    EXPECT_TRUE(fake_.fence_.raised());
+    EXPECT_FALSE(fake_.green_fence_.raised());
+    EXPECT_TRUE(fake_.reverse_capture_installed) << "the window stays open";
+  }
+  EXPECT_FALSE(fake_.router_.paused()) << "clients are never left paused";
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, RollbackRecoveryTest,
                          ::testing::Values(v1::FLIP_STEP_PAUSING, v1::FLIP_STEP_FENCING, v1::FLIP_STEP_SEALING,
                                            v1::FLIP_STEP_DRAINING, v1::FLIP_STEP_REPOINTING),
                          [](const auto& info) { return v1::FlipStep_Name(info.param); });

@@ -62,9 +62,15 @@ namespace {
 
 bool IsBeforeFlip(Phase p) { return p >= v1::PHASE_CAPTURING && p <= v1::PHASE_READY; }
 
-// A terminal cutover still needing cleanup on blue (capture, fence).
+bool RollbackEnabled(const Cutover& c) { return FromProto(c.plan().flip().rollback_window()) > absl::ZeroDuration(); }
+
+// A terminal cutover still needing a worker: ABORTED with capture or fence
+// left to clean up; COMPLETED with the rollback window open (its reverse
+// stream runs, and its capture on green is removed when the window closes).
 bool NeedsCleanup(const Cutover& c) {
-  return c.phase() == v1::PHASE_ABORTED && (c.capture_installed() || c.blue_fenced());
+  if (c.phase() == v1::PHASE_ABORTED) return c.capture_installed() || c.blue_fenced() || c.reverse_capture_installed();
+  if (c.phase() == v1::PHASE_COMPLETED) return c.reverse_capture_installed();
+  return false;
 }
 
 bool Adoptable(const Cutover& c) { return IsRunningPhase(c.phase()) || NeedsCleanup(c); }
@@ -123,6 +129,25 @@ absl::Status ValidatePlanFields(const v1::Plan& plan) {
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
+// Why a rollback of `c` is not possible now ("" = it is), for people.
+std::string RollbackRefusal(const Cutover& c, absl::Time now) {
+  if (!RollbackEnabled(c)) {
+    return "plan.flip.rollback_window is 0: no capture was installed on green, so revocations made there since "
+           "the flip could not be carried back to blue; a rollback has to be done by hand "
+           "(docs/runbooks/rollback.md)";
+  }
+  if (!c.reverse_capture_installed()) {
+    return "the rollback capture on green is gone (the rollback window closed or the cutover was cleaned up)";
+  }
+  if (c.has_rollback_window_ends_at() && now >= FromProtoTime(c.rollback_window_ends_at())) {
+    return absl::StrCat("the rollback window closed at ",
+                        absl::FormatTime(FromProtoTime(c.rollback_window_ends_at()), absl::UTCTimeZone()),
+                        " (plan.flip.rollback_window ", absl::FormatDuration(FromProto(c.plan().flip().rollback_window())),
+                        " after the flip)");
+  }
+  return "";
 }
 
 // ---------------------------------------------------------------------------
@@ -325,16 +350,13 @@ class Worker {
         StepPhase();
       }
       const Cutover c = Doc();
-      if (!Adoptable(c) || (c.phase() == v1::PHASE_ABORTED && !NeedsCleanup(c))) break;
+      if (!Adoptable(c)) break;
       SaveProgressIfDue();
       clock_->SleepFor(options_.tick);
     }
     // Leaving: background work stops; nothing else is written after a lost lease.
     JoinBg();
-    if (backend_) {
-      backend_->StopReplayer();
-      backend_->StopRelay();
-    }
+    if (backend_) StopLegs();
     if (!lease_lost_) {
       absl::Status r = store_->ReleaseLease(id_, options_.identity);
       if (!r.ok()) spdlog::warn("cutover {}: releasing the lease: {}", id_, r.ToString());
@@ -358,15 +380,24 @@ class Worker {
     next_progress_save_ = clock_->Now() + absl::Seconds(1);
     const Phase p = Doc().phase();
     if (p >= v1::PHASE_CAPTURING && p <= v1::PHASE_DRAINING && p != v1::PHASE_FLIPPING) RefreshStats();
+    if ((p == v1::PHASE_COMPLETED || p == v1::PHASE_DRAINING) && Doc().reverse_capture_installed()) {
+      RefreshStats(kReverse);
+    }
     absl::Status st = Save();
     if (!st.ok() && !ShouldExit()) spdlog::warn("cutover {}: saving progress: {}", id_, st.ToString());
   }
 
-  void RefreshStats() {
-    absl::StatusOr<v1::ReplayStats> s = backend_->Stats();
+  void RefreshStats(Direction d = kForward) {
+    absl::StatusOr<v1::ReplayStats> s = backend_->Stats(d);
     if (s.ok()) {
       absl::MutexLock l(&mu_);
-      *doc_.mutable_replay() = *s;
+      *(d == kReverse ? doc_.mutable_rollback_replay() : doc_.mutable_replay()) = *s;
+    }
+  }
+  void StopLegs() {
+    for (Direction d : {kForward, kReverse}) {
+      backend_->StopReplayer(d);
+      backend_->StopRelay(d);
     }
   }
 
@@ -426,7 +457,7 @@ class Worker {
         return refuse(absl::StrCat("cannot pause in ", PhaseName(p)));
       }
       if (copy_control_) copy_control_->Pause();
-      backend_->StopReplayer();
+      backend_->StopReplayer(kForward);
       (void)MoveTo(v1::PHASE_PAUSED, "pause", t.reason(), [&](Cutover& n) { n.set_paused_phase(p); }, actor);
     } else if (cmd == "resume") {
       if (p != v1::PHASE_PAUSED) return refuse(absl::StrCat("not paused (", PhaseName(p), ")"));
@@ -452,7 +483,15 @@ class Worker {
       if (copy_control_) copy_control_->Cancel(absl::CancelledError("aborted"));
       (void)MoveTo(v1::PHASE_ABORTED, "abort", t.reason(), nullptr, actor);
     } else if (cmd == "rollback") {
-      refuse("rollback is not available yet in this version (see docs/runbooks)");
+      if (p != v1::PHASE_DRAINING && p != v1::PHASE_COMPLETED) {
+        return refuse(absl::StrCat("cannot roll back in ", PhaseName(p)));
+      }
+      if (std::string why = RollbackRefusal(c, clock_->Now()); !why.empty()) return refuse(why);
+      (void)MoveTo(v1::PHASE_ROLLING_BACK, "rollback", t.reason(), [&](Cutover& n) {
+        n.set_rollback_from(p);
+        n.set_rollback_step(v1::FLIP_STEP_NONE);
+        n.mutable_rollback()->set_attempts(n.rollback().attempts() + 1);
+      }, actor);
     } else {
       refuse(absl::StrCat("unknown request ", cmd));
     }
@@ -476,6 +515,8 @@ class Worker {
       case v1::PHASE_DRAINING: return Draining();
       case v1::PHASE_ABORTED: return Cleanup();
       case v1::PHASE_PAUSED: return Paused();
+      case v1::PHASE_COMPLETED: return RollbackWindow();
+      case v1::PHASE_ROLLING_BACK: return RollingBack();
       default: return;
     }
   }
@@ -490,14 +531,14 @@ class Worker {
       }
       if (absl::Status st = Save(); !st.ok()) return Failed("saving capture state", st);
     }
-    if (absl::Status st = backend_->InstallCapture(); !st.ok()) return Failed("installing capture on blue", st);
-    if (absl::Status st = backend_->VerifyCapture(); !st.ok()) return Failed("verifying capture on blue", st);
-    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->InstallCapture(kForward); !st.ok()) return Failed("installing capture on blue", st);
+    if (absl::Status st = backend_->VerifyCapture(kForward); !st.ok()) return Failed("verifying capture on blue", st);
+    if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
     (void)MoveTo(v1::PHASE_COPYING, "phase-complete", "capture live on blue; window open");
   }
 
   void Copying() {
-    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
     if (!bg_) return StartCopy();
     if (!bg_->finished) return;
     bg_->thread.join();
@@ -519,7 +560,7 @@ class Worker {
   }
 
   void Migrating() {
-    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
     if (!bg_) return StartMigrate();
     if (!bg_->finished) return;
     bg_->thread.join();
@@ -530,8 +571,8 @@ class Worker {
   }
 
   void CatchingUp() {
-    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
-    if (absl::Status st = backend_->StartReplayer(); !st.ok()) return Failed("starting the replayer", st);
+    if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->StartReplayer(kForward); !st.ok()) return Failed("starting the replayer", st);
     RefreshStats();
     const Cutover c = Doc();
     if (c.replay().backlog() > c.plan().flip().max_backlog()) return;
@@ -546,8 +587,25 @@ class Worker {
   }
 
   void Ready() {
-    if (absl::Status st = backend_->StartRelay(); !st.ok()) return Failed("starting the relay", st);
-    if (absl::Status st = backend_->StartReplayer(); !st.ok()) return Failed("starting the replayer", st);
+    if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
+    if (absl::Status st = backend_->StartReplayer(kForward); !st.ok()) return Failed("starting the replayer", st);
+    if (RollbackEnabled(Doc()) && !Doc().reverse_capture_installed()) {
+      // Before any client reaches green: revocations made there after the
+      // flip must be capturable for a rollback. Marked first, so abort
+      // cleans up after a crash in between.
+      {
+        absl::MutexLock l(&mu_);
+        doc_.set_reverse_capture_installed(true);
+      }
+      if (absl::Status st = Save(); !st.ok()) return Failed("saving rollback capture state", st);
+      if (absl::Status st = backend_->InstallCapture(kReverse); !st.ok()) {
+        return Failed("installing rollback capture on green", st);
+      }
+      if (absl::Status st = backend_->VerifyCapture(kReverse); !st.ok()) {
+        return Failed("verifying rollback capture on green", st);
+      }
+      Note("rollback-prepared", "capture for a rollback installed on green (GREEN_TO_BLUE)");
+    }
     RefreshStats();
     const std::vector<std::string> blockers = Blockers();
     Cutover c = Doc();
@@ -580,21 +638,34 @@ class Worker {
     });
   }
 
-  FlipContext MakeFlipContext() {
+  FlipContext MakeFlipContext(Direction direction = kForward) {
     FlipContext ctx;
     ctx.backend = backend_.get();
+    ctx.direction = direction;
     ctx.clock = clock_;
     const absl::Duration t = FromProto(Doc().plan().flip().flip_timeout());
     ctx.flip_timeout = t > absl::ZeroDuration() ? t : absl::Seconds(30);
     ctx.undo_timeout = options_.undo_timeout;
-    ctx.persist = [this](v1::FlipStep step, const v1::FlipResult& r) -> absl::Status {
+    ctx.persist = [this, direction](v1::FlipStep step, const v1::FlipResult& r) -> absl::Status {
       if (ShouldExit()) return absl::AbortedError("lease lost or cutoverd stopping");
       absl::MutexLock l(&mu_);
-      doc_.set_flip_step(step);
-      const int attempts = doc_.flip().attempts();
-      *doc_.mutable_flip() = r;
-      doc_.mutable_flip()->set_attempts(attempts);
-      if (step >= v1::FLIP_STEP_SEALING) doc_.set_blue_fenced(true);
+      const bool reverse = direction == kReverse;
+      v1::FlipResult* stored = reverse ? doc_.mutable_rollback() : doc_.mutable_flip();
+      if (reverse) {
+        doc_.set_rollback_step(step);
+      } else {
+        doc_.set_flip_step(step);
+      }
+      const int attempts = stored->attempts();
+      *stored = r;
+      stored->set_attempts(attempts);
+      if (step >= v1::FLIP_STEP_SEALING) {
+        if (reverse) {
+          doc_.set_green_fenced(true);
+        } else {
+          doc_.set_blue_fenced(true);
+        }
+      }
       return SaveLocked();
     };
     return ctx;
@@ -608,7 +679,7 @@ class Worker {
       Note("flip-recovery", absl::StrCat("found the flip at ", v1::FlipStep_Name(c.flip_step()), " after a restart"));
       out = RecoverFlip(ctx, c.flip_step(), c.flip());
     } else {
-      backend_->StopRelay();  // Seal() drains the outbox itself
+      backend_->StopRelay(kForward);  // Seal() drains the outbox itself
       out = RunFlip(ctx);
     }
     out.result.set_attempts(c.flip().attempts());
@@ -621,6 +692,10 @@ class Worker {
                      *n.mutable_flip() = out.result;
                      n.set_flip_step(v1::FLIP_STEP_RESUMED);
                      n.set_blue_fenced(true);
+                     if (RollbackEnabled(n)) {
+                       *n.mutable_rollback_window_ends_at() =
+                           ToProtoTime(clock_->Now() + FromProto(n.plan().flip().rollback_window()));
+                     }
                    });
       return;
     }
@@ -660,7 +735,8 @@ class Worker {
     const Cutover c = Doc();
     // The seal was applied during the flip; make sure nothing is left and
     // nothing is dead-lettered before calling it complete.
-    absl::StatusOr<int64_t> tail = backend_->ReplayUntil(c.flip().seal(), clock_->Now() + absl::Minutes(5));
+    if (c.reverse_capture_installed()) KeepRollbackReady();
+    absl::StatusOr<int64_t> tail = backend_->ReplayUntil(kForward, c.flip().seal(), clock_->Now() + absl::Minutes(5));
     if (!tail.ok()) return Failed("DRAINING (replay up to the seal)", tail.status());
     RefreshStats();
     if (Doc().replay().dead_letters() > 0) {
@@ -670,12 +746,16 @@ class Worker {
                                  "`cutoverctl resume ",
                                  id_, "`"));
     }
-    backend_->StopReplayer();
-    backend_->StopRelay();
+    backend_->StopReplayer(kForward);
+    backend_->StopRelay(kForward);
     if (c.capture_installed()) {
-      if (absl::Status st = backend_->RemoveCapture(); !st.ok()) return Failed("removing capture from blue", st);
+      if (absl::Status st = backend_->RemoveCapture(kForward); !st.ok()) return Failed("removing capture from blue", st);
     }
-    (void)MoveTo(v1::PHASE_COMPLETED, "phase-complete", "every event up to the seal applied on green",
+    (void)MoveTo(v1::PHASE_COMPLETED, "phase-complete",
+                 c.reverse_capture_installed()
+                     ? absl::StrCat("every event up to the seal applied on green; rollback possible until ",
+                                    absl::FormatTime(FromProtoTime(c.rollback_window_ends_at()), absl::UTCTimeZone()))
+                     : "every event up to the seal applied on green",
                  [&](Cutover& n) {
                    n.set_capture_installed(false);
                    *n.mutable_completed_at() = ToProtoTime(clock_->Now());
@@ -687,32 +767,143 @@ class Worker {
     // keeps moving captured events so the outbox does not grow.
     // A copy that finishes while paused keeps its result in bg_ until the
     // resume (Copying() picks it up).
-    (void)backend_->StartRelay();
+    (void)backend_->StartRelay(kForward);
   }
 
   // ABORTED with leftovers: stop everything, lower the fence, remove capture.
   void Cleanup() {
     JoinBg();
-    backend_->StopReplayer();
-    backend_->StopRelay();
+    StopLegs();
     const Cutover c = Doc();
     const absl::Time deadline = clock_->Now() + options_.undo_timeout;
     if (c.blue_fenced() || c.flip_step() != v1::FLIP_STEP_NONE) {
-      absl::Status st = backend_->fence().Lower(deadline);
+      absl::Status st = backend_->fence(router::Target::kBlue).Lower(deadline);
       if (st.ok()) st = backend_->router().Repoint(router::Target::kBlue, deadline);
       if (st.ok()) st = backend_->router().Resume(deadline);
       if (!st.ok()) return Failed("abort cleanup (fence/router)", st);
     }
     if (c.capture_installed()) {
-      if (absl::Status st = backend_->RemoveCapture(); !st.ok()) return Failed("abort cleanup (removing capture)", st);
+      if (absl::Status st = backend_->RemoveCapture(kForward); !st.ok()) return Failed("abort cleanup (removing capture)", st);
+    }
+    if (c.reverse_capture_installed()) {
+      if (absl::Status st = backend_->RemoveCapture(kReverse); !st.ok()) {
+        return Failed("abort cleanup (removing rollback capture from green)", st);
+      }
     }
     {
       absl::MutexLock l(&mu_);
       doc_.set_capture_installed(false);
+      doc_.set_reverse_capture_installed(false);
       doc_.set_blue_fenced(false);
       doc_.set_flip_step(v1::FLIP_STEP_NONE);
     }
     if (Save().ok()) Note("cleaned-up", "capture removed from blue, no fence; green kept for inspection");
+  }
+
+  // ---- rollback ----
+  // While the window is open the reverse leg runs: green's outbox -> the
+  // rollback queue -> blue (fenced for everyone but us), so a rollback only
+  // has a short tail to drain.
+  void KeepRollbackReady() {
+    if (absl::Status st = backend_->StartRelay(kReverse); !st.ok()) {
+      spdlog::warn("cutover {}: rollback relay: {}", id_, st.ToString());
+    }
+    if (absl::Status st = backend_->StartReplayer(kReverse); !st.ok()) {
+      spdlog::warn("cutover {}: rollback replayer: {}", id_, st.ToString());
+    }
+  }
+
+  // COMPLETED with the rollback window open.
+  void RollbackWindow() {
+    const Cutover c = Doc();
+    if (!c.reverse_capture_installed()) return;
+    if (c.has_rollback_window_ends_at() && clock_->Now() < FromProtoTime(c.rollback_window_ends_at())) {
+      return KeepRollbackReady();
+    }
+    backend_->StopReplayer(kReverse);
+    backend_->StopRelay(kReverse);
+    if (absl::Status st = backend_->RemoveCapture(kReverse); !st.ok()) {
+      // COMPLETED stays COMPLETED; retried on the next tick.
+      spdlog::warn("cutover {}: removing rollback capture from green: {}", id_, st.ToString());
+      backoff_until_ = clock_->Now() + absl::Seconds(5);
+      return;
+    }
+    {
+      absl::MutexLock l(&mu_);
+      doc_.set_reverse_capture_installed(false);
+    }
+    if (Save().ok()) Note("rollback-window-closed", "rollback capture removed from green; rollback no longer possible");
+  }
+
+  void RollingBack() {
+    const Cutover c = Doc();
+    backend_->StopReplayer(kForward);
+    backend_->StopRelay(kForward);
+    FlipContext ctx = MakeFlipContext(kReverse);
+    FlipOutcome out;
+    if (c.rollback_step() != v1::FLIP_STEP_NONE) {
+      if (c.rollback_step() != v1::FLIP_STEP_RESUMED) {
+        Note("rollback-recovery",
+             absl::StrCat("found the rollback at ", v1::FlipStep_Name(c.rollback_step()), " after a restart"));
+      }
+      out = RecoverFlip(ctx, c.rollback_step(), c.rollback());
+    } else {
+      out = RunFlip(ctx);  // its seal stops the reverse relay and drains green's outbox itself
+    }
+    out.result.set_attempts(c.rollback().attempts());
+    if (out.result.succeeded()) {
+      {
+        absl::MutexLock l(&mu_);
+        *doc_.mutable_rollback() = out.result;
+        doc_.set_rollback_step(v1::FLIP_STEP_RESUMED);
+        doc_.set_green_fenced(true);
+        doc_.set_blue_fenced(false);
+      }
+      if (absl::Status st = Save(); !st.ok()) return Failed("saving the rollback result", st);
+      // Traffic is on blue. Leave both databases without capture: green's
+      // (drained up to the seal) and blue's, if the rollback came before
+      // DRAINING removed it.
+      StopLegs();
+      if (absl::Status st = backend_->RemoveCapture(kReverse); !st.ok()) {
+        return Failed("removing rollback capture from green", st);
+      }
+      if (Doc().capture_installed()) {
+        if (absl::Status st = backend_->RemoveCapture(kForward); !st.ok()) return Failed("removing capture from blue", st);
+      }
+      RefreshStats(kReverse);
+      (void)MoveTo(v1::PHASE_ROLLED_BACK, "rollback-complete",
+                   absl::StrCat("traffic back on blue; write gap ", absl::FormatDuration(FromProto(out.result.write_gap())),
+                                ", ", out.result.tail_events(), " revocation(s) from green applied in the tail; green fenced"),
+                   [&](Cutover& n) {
+                     n.set_reverse_capture_installed(false);
+                     n.set_capture_installed(false);
+                     *n.mutable_completed_at() = ToProtoTime(clock_->Now());
+                   });
+      return;
+    }
+    if (!out.undo_status.ok()) {
+      (void)MoveTo(v1::PHASE_FAILED, "rollback-undo-failed",
+                   absl::StrCat(out.result.failure_reason(), "; undo failed: ", out.undo_status.ToString()),
+                   [&](Cutover& n) {
+                     *n.mutable_rollback() = out.result;
+                     n.set_failed_phase(v1::PHASE_ROLLING_BACK);
+                     n.set_next_step(absl::StrCat(
+                         "check the router (RESUME in PgBouncer) and green's fence by hand (ALTER DATABASE ... RESET "
+                         "default_transaction_read_only on green), then `cutoverctl resume ",
+                         id_, "` to retry"));
+                   });
+      return;
+    }
+    const Phase back = c.rollback_from() == v1::PHASE_DRAINING ? v1::PHASE_DRAINING : v1::PHASE_COMPLETED;
+    (void)MoveTo(back, "rollback-failed",
+                 absl::StrCat("rollback attempt ", c.rollback().attempts(), " undone, traffic still on green: ",
+                              out.result.failure_reason(), "; `cutoverctl rollback ", id_, "` to retry"),
+                 [&](Cutover& n) {
+                   *n.mutable_rollback() = out.result;
+                   n.set_rollback_step(v1::FLIP_STEP_NONE);
+                   n.set_green_fenced(false);
+                 });
+    backoff_until_ = clock_->Now() + absl::Seconds(1);
   }
 
   const std::string id_;
@@ -969,10 +1160,41 @@ absl::StatusOr<Cutover> Orchestrator::Abort(absl::string_view id, absl::string_v
 
 absl::StatusOr<Cutover> Orchestrator::Rollback(absl::string_view id, absl::string_view reason, const Caller& caller) {
   ASSIGN_OR_RETURN(store::StoredCutover s, store_->Get(id));
-  (void)reason;
-  (void)caller;
-  return absl::UnimplementedError(absl::StrCat("rollback of cutover ", id, " (", PhaseName(s.cutover.phase()),
-                                               ") is not implemented in this version"));
+  const Cutover& c = s.cutover;
+  const Phase p = c.phase();
+  const bool failed_after_flip = p == v1::PHASE_FAILED && (c.failed_phase() == v1::PHASE_DRAINING ||
+                                                          c.failed_phase() == v1::PHASE_ROLLING_BACK);
+  if (p != v1::PHASE_DRAINING && p != v1::PHASE_COMPLETED && !failed_after_flip) {
+    std::string hint;
+    if (IsBeforeFlip(p) || p == v1::PHASE_PAUSED || p == v1::PHASE_PLANNED) hint = " (traffic is still on blue: use abort)";
+    if (p == v1::PHASE_FLIPPING) hint = " (the flip is running: wait for DRAINING or COMPLETED)";
+    if (p == v1::PHASE_ROLLING_BACK) hint = " (already rolling back)";
+    return absl::FailedPreconditionError(absl::StrCat("cutover ", id, " is in ", PhaseName(p),
+                                                      "; rollback needs DRAINING or COMPLETED", hint));
+  }
+  if (std::string why = RollbackRefusal(c, clock_->Now()); !why.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot roll back cutover ", id, ": ", why));
+  }
+  if (failed_after_flip) {
+    // Nobody drives a FAILED cutover: move it straight to ROLLING_BACK; a
+    // daemon adopts it on its next scan.
+    Cutover next = c;
+    next.set_phase(v1::PHASE_ROLLING_BACK);
+    next.set_rollback_from(c.failed_phase() == v1::PHASE_ROLLING_BACK ? c.rollback_from() : c.failed_phase());
+    if (c.failed_phase() != v1::PHASE_ROLLING_BACK) {
+      next.set_rollback_step(v1::FLIP_STEP_NONE);
+      next.mutable_rollback()->set_attempts(c.rollback().attempts() + 1);
+    }
+    next.clear_failed_phase();
+    next.clear_next_step();
+    next.set_reason(std::string(reason));
+    *next.mutable_phase_entered_at() = ToProtoTime(clock_->Now());
+    ASSIGN_OR_RETURN(store::StoredCutover out, store_->Transition(next, {p, v1::PHASE_ROLLING_BACK, CallerName(caller),
+                                                                        "rollback", std::string(reason)},
+                                                                 ""));
+    return out.cutover;
+  }
+  return Request(id, "rollback", reason, caller);
 }
 
 absl::StatusOr<v1::Report> Orchestrator::GetReport(absl::string_view id) {
@@ -1021,6 +1243,10 @@ v1::Report BuildReport(const Cutover& c, const std::vector<v1::Transition>& time
   *r.mutable_copy() = c.copy_report();
   *r.mutable_replay() = c.replay();
   *r.mutable_flip() = c.flip();
+  if (c.rollback().attempts() > 0) {
+    *r.mutable_rollback() = c.rollback();
+    *r.mutable_rollback_replay() = c.rollback_replay();
+  }
   for (const auto& t : timeline) *r.add_timeline() = t;
   return r;
 }

@@ -71,8 +71,10 @@ class PgCutoverBackend final : public CutoverBackend {
     copier_ = copy::NewPgCopier(clock_);
   }
   ~PgCutoverBackend() override {
-    StopReplayer();
-    StopRelay();
+    for (Direction d : {kForward, kReverse}) {
+      StopReplayer(d);
+      StopRelay(d);
+    }
   }
 
   v1::ValidationResult Preflight() override {
@@ -106,7 +108,7 @@ class PgCutoverBackend final : public CutoverBackend {
       }
       *out.add_checks() = MakeCheck("queue.postgres", st, "control database reachable, schema cutover_queue creatable");
     } else {
-      absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> q = OpenQueue();
+      absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> q = OpenPlanQueue(id_, plan_);
       *out.add_checks() = MakeCheck("queue.kafka", q.status(), absl::StrCat("topic ", plan_.queue().kafka().topic()));
     }
     // Router and fence.
@@ -116,7 +118,18 @@ class PgCutoverBackend final : public CutoverBackend {
     } else {
       for (const router::RouterCheck& c : router_->Check()) *out.add_checks() = MakeCheck(c.name, c.status, c.detail);
     }
-    *out.add_checks() = MakeCheck("blue.fence", fence().Check(), "may set blue read-only and terminate sessions");
+    *out.add_checks() =
+        MakeCheck("blue.fence", fence(router::Target::kBlue).Check(), "may set blue read-only and terminate sessions");
+    // Rollback: its rules resolve, and green can be fenced when traffic goes
+    // back to blue. Green's catalog is checked when the reverse capture is
+    // installed (after the migrations).
+    if (FromProto(plan_.flip().rollback_window()) > absl::ZeroDuration()) {
+      absl::StatusOr<std::vector<v1::CaptureRule>> rb = replay::ResolveRollbackRules(plan_.capture());
+      *out.add_checks() = MakeCheck("capture.rollback_rules", rb.status(),
+                                    rb.ok() ? absl::StrCat(rb->size(), " rollback rule(s)") : "");
+      *out.add_checks() = MakeCheck("green.fence", fence(router::Target::kGreen).Check(),
+                                    "may set green read-only and terminate sessions (rollback)");
+    }
     // Warnings: long transactions on blue, window vs token TTL.
     absl::StatusOr<absl::Duration> age = OldestBlueTransaction();
     const absl::Duration max_age = FromProto(plan_.flip().max_blue_transaction_age());
@@ -147,60 +160,69 @@ class PgCutoverBackend final : public CutoverBackend {
     return out;
   }
 
-  absl::Status InstallCapture() override {
-    ASSIGN_OR_RETURN(auto rules, Rules());
-    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
-    return replay::InstallCapture(*blue, rules, CaptureOptions());
+  absl::Status InstallCapture(Direction d) override {
+    ASSIGN_OR_RETURN(auto rules, Rules(d));
+    ASSIGN_OR_RETURN(auto side, Connect(CaptureDsn(d), CaptureSide(d), "cutover-capture"));
+    if (d == kReverse) {
+      // The rollback's apply statements must work on blue's schema, and the
+      // captured tables exist on green's migrated one.
+      ASSIGN_OR_RETURN(auto blue, Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
+      RETURN_IF_ERROR(Annotate(replay::CheckRulesAgainstCatalog(rules, *side, *blue), "capture.rollback_rules"));
+    }
+    return replay::InstallCapture(*side, rules, CaptureOptions(d));
   }
-  absl::Status RemoveCapture() override {
-    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
-    RETURN_IF_ERROR((*blue).Exec("SET default_transaction_read_only = off").status());
+  absl::Status RemoveCapture(Direction d) override {
+    ASSIGN_OR_RETURN(auto side, Connect(CaptureDsn(d), CaptureSide(d), "cutover-capture"));
+    // The side may be fenced (blue after the flip, green after a rollback).
+    RETURN_IF_ERROR(side->Exec("SET default_transaction_read_only = off").status());
     // By now the outbox was drained into the queue (flip) or is not needed
-    // (abort): force drops whatever is left.
-    return replay::RemoveCapture(*blue, CaptureOptions(), /*force=*/true);
+    // (abort, closed rollback window): force drops whatever is left.
+    return replay::RemoveCapture(*side, CaptureOptions(d), /*force=*/true);
   }
-  absl::Status VerifyCapture() override {
-    ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
-    ASSIGN_OR_RETURN(replay::CaptureStatus s, replay::InspectCapture(*blue));
-    if (!s.installed || s.cutover_id != id_) {
-      return absl::FailedPreconditionError(absl::StrCat("capture for ", id_, " is not installed on blue"));
+  absl::Status VerifyCapture(Direction d) override {
+    ASSIGN_OR_RETURN(auto side, Connect(CaptureDsn(d), CaptureSide(d), "cutover-capture"));
+    ASSIGN_OR_RETURN(replay::CaptureStatus s, replay::InspectCapture(*side));
+    if (!s.installed || s.cutover_id != id_ || s.direction != d) {
+      return absl::FailedPreconditionError(absl::StrCat("capture for ", id_, " (", v1::Direction_Name(d),
+                                                        ") is not installed on ", CaptureSide(d)));
     }
     if (s.triggers == 0 || s.disabled_triggers > 0) {
-      return absl::FailedPreconditionError(absl::StrCat("capture on blue has ", s.triggers, " trigger(s), ",
-                                                        s.disabled_triggers, " disabled"));
+      return absl::FailedPreconditionError(absl::StrCat("capture on ", CaptureSide(d), " has ", s.triggers,
+                                                        " trigger(s), ", s.disabled_triggers, " disabled"));
     }
     return absl::OkStatus();
   }
 
-  absl::Status StartRelay() override {
+  absl::Status StartRelay(Direction d) override {
     absl::MutexLock l(&run_mu_);
-    if (relay_.running()) return absl::OkStatus();
-    relay_.stopped = false;
-    RETURN_IF_ERROR(EnsureQueue());
-    replay::RelayOptions o;
-    o.cutover_id = id_;
-    o.source_dsn = plan_.blue().dsn();
-    ASSIGN_OR_RETURN(relay_.obj, replay::Relay::Create(o, queue_.get(), clock_));
-    replay::Relay* r = relay_.obj.get();
-    relay_.thread = std::thread([r] { r->Run(); });
+    Leg& leg = legs_[Index(d)];
+    if (leg.relay.running()) return absl::OkStatus();
+    leg.relay.stopped = false;
+    RETURN_IF_ERROR(EnsureRelayLocked(d));
+    replay::Relay* r = leg.relay.obj.get();
+    leg.relay.thread = std::thread([r] { r->Run(); });
     return absl::OkStatus();
   }
-  void StopRelay() override {
+  void StopRelay(Direction d) override {
     absl::MutexLock l(&run_mu_);
-    relay_.Stop();
+    Leg& leg = legs_[Index(d)];
+    leg.relay.Stop();
+    // A stopped Relay cannot Run again: StartRelay makes a new one.
+    leg.relay.obj.reset();
   }
-  absl::Status StartReplayer() override {
+  absl::Status StartReplayer(Direction d) override {
     absl::MutexLock l(&run_mu_);
-    if (replayer_.running()) return absl::OkStatus();
-    replayer_.ResetIfStopped();
-    RETURN_IF_ERROR(EnsureReplayerLocked());
-    replay::Replayer* r = replayer_.obj.get();
-    replayer_.thread = std::thread([r] { r->Run(); });
+    Leg& leg = legs_[Index(d)];
+    if (leg.replayer.running()) return absl::OkStatus();
+    leg.replayer.ResetIfStopped();
+    RETURN_IF_ERROR(EnsureReplayerLocked(d));
+    replay::Replayer* r = leg.replayer.obj.get();
+    leg.replayer.thread = std::thread([r] { r->Run(); });
     return absl::OkStatus();
   }
-  void StopReplayer() override {
+  void StopReplayer(Direction d) override {
     absl::MutexLock l(&run_mu_);
-    replayer_.Stop();
+    legs_[Index(d)].replayer.Stop();
     // A stopped Replayer cannot Run again; keep it only for DrainUntil.
   }
 
@@ -288,14 +310,15 @@ class PgCutoverBackend final : public CutoverBackend {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<v1::ReplayStats> Stats() override {
+  absl::StatusOr<v1::ReplayStats> Stats(Direction d) override {
     absl::MutexLock l(&stats_mu_);
+    StatsSessions& ss = stats_[Index(d)];
     v1::ReplayStats s;
-    // Outbox on blue.
-    if (!blue_stats_) {
-      ASSIGN_OR_RETURN(blue_stats_, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-stats"));
+    // Outbox on the capturing side.
+    if (!ss.capture) {
+      ASSIGN_OR_RETURN(ss.capture, Connect(CaptureDsn(d), CaptureSide(d), "cutover-stats"));
     }
-    absl::StatusOr<pqxx::result> ob = blue_stats_->Exec(
+    absl::StatusOr<pqxx::result> ob = ss.capture->Exec(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(captured_at)), 0) FROM cutover_capture.outbox");
     int64_t outbox = 0;
     double oldest = 0;
@@ -303,27 +326,28 @@ class PgCutoverBackend final : public CutoverBackend {
       outbox = (*ob)[0][0].as<int64_t>();
       oldest = (*ob)[0][1].as<double>();
     } else if (ob.status().code() == absl::StatusCode::kUnavailable) {
-      blue_stats_.reset();
+      ss.capture.reset();
     }
-    // Queue end vs green's stored positions.
+    // Queue end vs the positions stored on the target.
     int64_t queued = 0;
     {
       absl::MutexLock rl(&run_mu_);
-      if (queue_) {
-        absl::StatusOr<replay::Positions> end = queue_->EndPositions();
+      Leg& leg = legs_[Index(d)];
+      if (leg.queue) {
+        absl::StatusOr<replay::Positions> end = leg.queue->EndPositions();
         if (end.ok()) {
           std::map<int32_t, int64_t> applied;
-          if (!green_stats_) {
-            auto g = pg::Session::Connect(plan_.green().dsn(), "green", "cutover-stats");
-            if (g.ok()) green_stats_ = std::move(*g);
+          if (!ss.target) {
+            auto t = Connect(TargetDsn(d), TargetSide(d), "cutover-stats");
+            if (t.ok()) ss.target = std::move(*t);
           }
-          if (green_stats_) {
-            absl::StatusOr<pqxx::result> pr = green_stats_->Exec(absl::StrCat(
+          if (ss.target) {
+            absl::StatusOr<pqxx::result> pr = ss.target->Exec(absl::StrCat(
                 "SELECT partition, next_offset FROM cutover_replay.positions WHERE cutover_id = ", pg::QuoteLiteral(id_)));
             if (pr.ok()) {
               for (const auto& row : *pr) applied[row[0].as<int32_t>()] = row[1].as<int64_t>();
             } else if (pr.status().code() == absl::StatusCode::kUnavailable) {
-              green_stats_.reset();
+              ss.target.reset();
             }
           }
           for (const auto& p : *end) {
@@ -332,21 +356,22 @@ class PgCutoverBackend final : public CutoverBackend {
           }
         }
       }
-      if (replayer_.obj) {
-        const replay::ReplayCounters c = replayer_.obj->stats();
+      if (leg.replayer.obj) {
+        const replay::ReplayCounters c = leg.replayer.obj->stats();
         s.set_applied(c.applied);
         s.set_noops(c.noops);
         s.set_duplicates(c.duplicates);
         const absl::Time now = clock_->Now();
-        if (last_rate_at_ != absl::InfinitePast() && now > last_rate_at_) {
-          s.set_events_per_second(static_cast<double>(c.consumed - last_consumed_) / absl::ToDoubleSeconds(now - last_rate_at_));
+        if (leg.last_rate_at != absl::InfinitePast() && now > leg.last_rate_at) {
+          s.set_events_per_second(static_cast<double>(c.consumed - leg.last_consumed) /
+                                  absl::ToDoubleSeconds(now - leg.last_rate_at));
         }
-        last_rate_at_ = now;
-        last_consumed_ = c.consumed;
+        leg.last_rate_at = now;
+        leg.last_consumed = c.consumed;
       }
     }
-    if (green_stats_) {
-      absl::StatusOr<pqxx::result> dl = green_stats_->Exec(absl::StrCat(
+    if (ss.target) {
+      absl::StatusOr<pqxx::result> dl = ss.target->Exec(absl::StrCat(
           "SELECT count(*) FROM cutover_replay.dead_letters WHERE cutover_id = ", pg::QuoteLiteral(id_)));
       if (dl.ok()) s.set_dead_letters((*dl)[0][0].as<int64_t>());
     }
@@ -374,41 +399,39 @@ class PgCutoverBackend final : public CutoverBackend {
     }
     return *router_;
   }
-  router::Fence& fence() override {
-    if (!fence_) fence_ = router::NewPgFence(plan_.blue().dsn(), clock_);
-    return *fence_;
+  router::Fence& fence(router::Target side) override {
+    auto& f = side == router::Target::kGreen ? green_fence_ : blue_fence_;
+    if (!f) f = router::NewPgFence(side == router::Target::kGreen ? plan_.green().dsn() : plan_.blue().dsn(), clock_);
+    return *f;
   }
 
-  absl::StatusOr<v1::Seal> Seal(absl::Time deadline) override {
+  absl::StatusOr<v1::Seal> Seal(Direction d, absl::Time deadline) override {
     absl::MutexLock l(&run_mu_);
-    relay_.Stop();
-    RETURN_IF_ERROR(EnsureQueue());
-    if (!relay_.obj) {
-      replay::RelayOptions o;
-      o.cutover_id = id_;
-      o.source_dsn = plan_.blue().dsn();
-      ASSIGN_OR_RETURN(relay_.obj, replay::Relay::Create(o, queue_.get(), clock_));
-    }
-    ASSIGN_OR_RETURN(int64_t moved, relay_.obj->Drain(deadline));
-    ASSIGN_OR_RETURN(replay::Positions end, queue_->EndPositions());
+    Leg& leg = legs_[Index(d)];
+    leg.relay.Stop();
+    RETURN_IF_ERROR(EnsureRelayLocked(d));
+    ASSIGN_OR_RETURN(int64_t moved, leg.relay.obj->Drain(deadline));
+    ASSIGN_OR_RETURN(replay::Positions end, leg.queue->EndPositions());
     // The relay object is spent (stopped); StartRelay makes a new one.
-    relay_.obj.reset();
+    leg.relay.obj.reset();
     v1::Seal seal;
     for (const auto& p : end) *seal.add_end() = p;
     *seal.mutable_sealed_at() = ToProtoTime(clock_->Now());
-    spdlog::info("cutover {}: sealed at {} ({} outbox rows moved)", id_, replay::FormatPositions(end), moved);
+    spdlog::info("cutover {}: {} sealed at {} ({} outbox rows moved)", id_, v1::Direction_Name(d),
+                 replay::FormatPositions(end), moved);
     return seal;
   }
 
-  absl::StatusOr<int64_t> ReplayUntil(const v1::Seal& seal, absl::Time deadline) override {
+  absl::StatusOr<int64_t> ReplayUntil(Direction d, const v1::Seal& seal, absl::Time deadline) override {
     absl::MutexLock l(&run_mu_);
-    replayer_.Stop();
-    RETURN_IF_ERROR(EnsureReplayerLocked());
-    const int64_t before = replayer_.obj->stats().consumed;
+    Leg& leg = legs_[Index(d)];
+    leg.replayer.Stop();
+    RETURN_IF_ERROR(EnsureReplayerLocked(d));
+    const int64_t before = leg.replayer.obj->stats().consumed;
     replay::Positions target(seal.end().begin(), seal.end().end());
-    RETURN_IF_ERROR(replayer_.obj->DrainUntil(target, deadline));
-    const int64_t tail = replayer_.obj->stats().consumed - before;
-    replayer_.stopped = true;  // StartReplayer makes a new one
+    RETURN_IF_ERROR(leg.replayer.obj->DrainUntil(target, deadline));
+    const int64_t tail = leg.replayer.obj->stats().consumed - before;
+    leg.replayer.stopped = true;  // StartReplayer makes a new one
     return tail;
   }
 
@@ -435,29 +458,54 @@ class PgCutoverBackend final : public CutoverBackend {
     req.cutover_id = id_;
     return req;
   }
-  replay::CaptureInstallOptions CaptureOptions() const {
+  static int Index(Direction d) { return d == kReverse ? 1 : 0; }
+  // The leg's capturing side and its target.
+  const std::string& CaptureDsn(Direction d) const { return d == kReverse ? plan_.green().dsn() : plan_.blue().dsn(); }
+  const std::string& TargetDsn(Direction d) const { return d == kReverse ? plan_.blue().dsn() : plan_.green().dsn(); }
+  static const char* CaptureSide(Direction d) { return d == kReverse ? "green" : "blue"; }
+  static const char* TargetSide(Direction d) { return d == kReverse ? "blue" : "green"; }
+  static absl::StatusOr<std::unique_ptr<pg::Session>> Connect(const std::string& dsn, const char* what,
+                                                              const char* app) {
+    return pg::Session::Connect(dsn, what, app);
+  }
+
+  replay::CaptureInstallOptions CaptureOptions(Direction d) const {
     replay::CaptureInstallOptions o;
     o.cutover_id = id_;
-    o.direction = v1::DIRECTION_BLUE_TO_GREEN;
+    o.direction = d;
     o.clock = clock_;
     return o;
   }
-  absl::StatusOr<std::vector<v1::CaptureRule>> Rules() { return replay::ResolveRules(plan_.capture()); }
+  absl::StatusOr<std::vector<v1::CaptureRule>> Rules(Direction d) {
+    return d == kReverse ? replay::ResolveRollbackRules(plan_.capture()) : replay::ResolveRules(plan_.capture());
+  }
 
-  absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenQueue() { return OpenPlanQueue(id_, plan_); }
-  absl::Status EnsureQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
-    if (queue_) return absl::OkStatus();
-    ASSIGN_OR_RETURN(queue_, OpenQueue());
+  absl::Status EnsureQueueLocked(Direction d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
+    Leg& leg = legs_[Index(d)];
+    if (leg.queue) return absl::OkStatus();
+    ASSIGN_OR_RETURN(leg.queue, OpenPlanQueue(id_, plan_, d));
     return absl::OkStatus();
   }
-  absl::Status EnsureReplayerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
-    if (replayer_.obj) return absl::OkStatus();
-    RETURN_IF_ERROR(EnsureQueue());
-    ASSIGN_OR_RETURN(auto rules, Rules());
+  absl::Status EnsureRelayLocked(Direction d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
+    Leg& leg = legs_[Index(d)];
+    if (leg.relay.obj) return absl::OkStatus();
+    RETURN_IF_ERROR(EnsureQueueLocked(d));
+    replay::RelayOptions o;
+    o.cutover_id = id_;
+    o.source_dsn = CaptureDsn(d);
+    ASSIGN_OR_RETURN(leg.relay.obj, replay::Relay::Create(o, leg.queue.get(), clock_));
+    return absl::OkStatus();
+  }
+  absl::Status EnsureReplayerLocked(Direction d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_) {
+    Leg& leg = legs_[Index(d)];
+    if (leg.replayer.obj) return absl::OkStatus();
+    RETURN_IF_ERROR(EnsureQueueLocked(d));
+    ASSIGN_OR_RETURN(auto rules, Rules(d));
     replay::ReplayerOptions o;
     o.cutover_id = id_;
-    o.apply_dsn = plan_.green().dsn();
-    ASSIGN_OR_RETURN(replayer_.obj, replay::Replayer::Create(o, rules, queue_.get(), clock_));
+    o.apply_dsn = TargetDsn(d);
+    o.direction = d;
+    ASSIGN_OR_RETURN(leg.replayer.obj, replay::Replayer::Create(o, rules, leg.queue.get(), clock_));
     return absl::OkStatus();
   }
   absl::Status EnsureRouter() {
@@ -472,18 +520,26 @@ class PgCutoverBackend final : public CutoverBackend {
   std::unique_ptr<copy::Copier> copier_;
   std::unique_ptr<router::Router> router_;
   std::unique_ptr<router::Router> failing_router_;
-  std::unique_ptr<router::Fence> fence_;
+  std::unique_ptr<router::Fence> blue_fence_;
+  std::unique_ptr<router::Fence> green_fence_;
 
+  // One revocation stream per direction.
+  struct Leg {
+    std::unique_ptr<replay::RevocationQueue> queue;
+    Runner<replay::Relay> relay;
+    Runner<replay::Replayer> replayer;
+    absl::Time last_rate_at = absl::InfinitePast();
+    int64_t last_consumed = 0;
+  };
   absl::Mutex run_mu_;
-  std::unique_ptr<replay::RevocationQueue> queue_ ABSL_GUARDED_BY(run_mu_);
-  Runner<replay::Relay> relay_ ABSL_GUARDED_BY(run_mu_);
-  Runner<replay::Replayer> replayer_ ABSL_GUARDED_BY(run_mu_);
-  absl::Time last_rate_at_ ABSL_GUARDED_BY(run_mu_) = absl::InfinitePast();
-  int64_t last_consumed_ ABSL_GUARDED_BY(run_mu_) = 0;
+  Leg legs_[2] ABSL_GUARDED_BY(run_mu_);
 
+  struct StatsSessions {
+    std::unique_ptr<pg::Session> capture;
+    std::unique_ptr<pg::Session> target;
+  };
   absl::Mutex stats_mu_;
-  std::unique_ptr<pg::Session> blue_stats_ ABSL_GUARDED_BY(stats_mu_);
-  std::unique_ptr<pg::Session> green_stats_ ABSL_GUARDED_BY(stats_mu_);
+  StatsSessions stats_[2] ABSL_GUARDED_BY(stats_mu_);
 };
 
 class PgFactory final : public BackendFactory {
@@ -500,13 +556,16 @@ class PgFactory final : public BackendFactory {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> OpenPlanQueue(const std::string& cutover_id,
-                                                                       const v1::Plan& plan) {
-  if (plan.queue().has_postgres()) return replay::OpenPgQueue({plan.queue().postgres().dsn(), cutover_id});
+                                                                       const v1::Plan& plan, Direction direction) {
+  const bool reverse = direction == kReverse;
+  if (plan.queue().has_postgres()) {
+    return replay::OpenPgQueue({plan.queue().postgres().dsn(), reverse ? cutover_id + ":rollback" : cutover_id});
+  }
   if (!plan.queue().has_kafka()) return absl::InvalidArgumentError("plan.queue: set postgres or kafka");
   replay::KafkaQueueOptions o;
   const auto& k = plan.queue().kafka();
   o.bootstrap_servers = k.bootstrap_servers();
-  o.topic = k.topic();
+  o.topic = reverse ? k.topic() + ".rollback" : k.topic();
   o.partitions = k.partitions();
   o.properties.insert(k.properties().begin(), k.properties().end());
   return replay::OpenKafkaQueue(o);

@@ -24,4 +24,10 @@ inline constexpr const char* kHydraTokenKinds[] = {"access", "refresh", "code", 
 // hydra.login_session.delete, hydra.client.delete, hydra.trust_grant.delete.
 const std::vector<cutover::v1::CaptureRule>& HydraRules();
 
+// The rollback direction: captured on green (Hydra 2.x), applied on blue
+// (1.x). The same rules as HydraRules() except consent: a deleted
+// hydra_oauth2_flow row ("hydra.flow.delete") withdraws the 1.x consent
+// request with its challenge.
+const std::vector<cutover::v1::CaptureRule>& HydraRollbackRules();
+
 }  // namespace cutover::replay

@@ -35,6 +35,14 @@ namespace cutover::replay {
 absl::StatusOr<std::vector<cutover::v1::CaptureRule>> ResolveRules(
     const cutover::v1::CaptureOptions& options);
 
+// The rules of the rollback direction (capture on green, apply on blue):
+//   "hydra"   -> HydraRollbackRules(), then capture.rollback_rules appended;
+//   "generic" -> capture.rollback_rules, or ResolveRules(options) when there
+//                are none (the same schema shape on both sides).
+// Errors name capture.rollback_rules[...] the way ResolveRules names rules.
+absl::StatusOr<std::vector<cutover::v1::CaptureRule>> ResolveRollbackRules(
+    const cutover::v1::CaptureOptions& options);
+
 // Syntax-level checks, no database needed. InvalidArgument with the field
 // path and what was expected, for the first problem found:
 //  * name: non-empty, [a-z0-9_.-]+, unique;

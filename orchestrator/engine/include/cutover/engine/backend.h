@@ -25,6 +25,14 @@
 
 namespace cutover::engine {
 
+// The two legs of a cutover's revocation stream. BLUE_TO_GREEN: capture on
+// blue with the plan's rules, queue, replay onto green (the cutover).
+// GREEN_TO_BLUE: capture on green with the rollback rules, the rollback
+// queue, replay onto blue (the rollback window and ROLLING_BACK).
+using Direction = cutover::v1::Direction;
+inline constexpr Direction kForward = cutover::v1::DIRECTION_BLUE_TO_GREEN;
+inline constexpr Direction kReverse = cutover::v1::DIRECTION_GREEN_TO_BLUE;
+
 class CutoverBackend {
  public:
   virtual ~CutoverBackend() = default;
@@ -34,18 +42,23 @@ class CutoverBackend {
   // transactions on blue, window vs token TTL. Writes nothing.
   virtual cutover::v1::ValidationResult Preflight() = 0;
 
-  // Capture on blue (triggers + outbox); idempotent.
-  virtual absl::Status InstallCapture() = 0;
-  virtual absl::Status RemoveCapture() = 0;
+  // Capture (triggers + outbox) on the leg's capturing side; idempotent.
+  // Forward: on blue. Reverse: on green, checked against green's (migrated)
+  // catalog and blue's for the apply statements.
+  virtual absl::Status InstallCapture(Direction d) = 0;
+  // Removes it; rows left in that side's outbox are dropped (callers drain
+  // first when they matter).
+  virtual absl::Status RemoveCapture(Direction d) = 0;
   // Whether the triggers are present and the outbox is writable.
-  virtual absl::Status VerifyCapture() = 0;
+  virtual absl::Status VerifyCapture(Direction d) = 0;
 
-  // Relay (outbox -> queue) and replayer (queue -> green) as background
-  // threads. Start* are idempotent; Stop* block until the thread has stopped.
-  virtual absl::Status StartRelay() = 0;
-  virtual void StopRelay() = 0;
-  virtual absl::Status StartReplayer() = 0;
-  virtual void StopReplayer() = 0;
+  // Relay (outbox -> queue) and replayer (queue -> other side) of a leg as
+  // background threads. Start* are idempotent; Stop* block until the thread
+  // has stopped.
+  virtual absl::Status StartRelay(Direction d) = 0;
+  virtual void StopRelay(Direction d) = 0;
+  virtual absl::Status StartReplayer(Direction d) = 0;
+  virtual void StopReplayer(Direction d) = 0;
 
   // The whole copy + verification; resets a half-done green first. When the
   // last attempt on green is already verified, returns its report without
@@ -56,18 +69,21 @@ class CutoverBackend {
   // skipped when run again.
   virtual absl::Status Migrate(absl::Time deadline) = 0;
 
-  // Backlog = outbox rows on blue + queue messages not yet applied on green.
-  virtual absl::StatusOr<cutover::v1::ReplayStats> Stats() = 0;
+  // Backlog of a leg = outbox rows on its capturing side + queue messages
+  // not yet applied on its target.
+  virtual absl::StatusOr<cutover::v1::ReplayStats> Stats(Direction d) = 0;
   // Age of the oldest open transaction on blue (0 when none).
   virtual absl::StatusOr<absl::Duration> OldestBlueTransaction() = 0;
 
-  // The flip's pieces. Seal: relay thread stopped, outbox drained into the
-  // queue, queue end positions returned. ReplayUntil: replayer thread
-  // stopped, everything up to the seal applied to green (tail count returned).
+  // The flip's pieces. Seal: the leg's relay thread stopped, its outbox
+  // drained into the queue, queue end positions returned. ReplayUntil: the
+  // leg's replayer thread stopped, everything up to the seal applied to the
+  // target (tail count returned).
   virtual router::Router& router() = 0;
-  virtual router::Fence& fence() = 0;
-  virtual absl::StatusOr<cutover::v1::Seal> Seal(absl::Time deadline) = 0;
-  virtual absl::StatusOr<int64_t> ReplayUntil(const cutover::v1::Seal& seal, absl::Time deadline) = 0;
+  // The fence of one side (kBlue during the cutover; kGreen for a rollback).
+  virtual router::Fence& fence(router::Target side) = 0;
+  virtual absl::StatusOr<cutover::v1::Seal> Seal(Direction d, absl::Time deadline) = 0;
+  virtual absl::StatusOr<int64_t> ReplayUntil(Direction d, const cutover::v1::Seal& seal, absl::Time deadline) = 0;
 };
 
 // Builds the backend for a plan (real one: connects lazily, so building it

@@ -7,6 +7,11 @@
 // before its side effects, so a restarted cutoverd can tell, from the stored
 // FlipStep alone, whether to undo (before DRAINED) or finish (DRAINED and
 // later: green has the whole seal, so going forward is safe).
+//
+// A rollback runs the same protocol the other way (direction GREEN_TO_BLUE):
+// pause -> fence green -> seal green's outbox -> replay the tail onto blue ->
+// lower blue's fence and repoint to blue -> resume. Its failpoints are named
+// rollback.<step> instead of flip.<step>.
 #pragma once
 
 #include <functional>
@@ -21,6 +26,8 @@ namespace cutover::engine {
 
 struct FlipContext {
   CutoverBackend* backend = nullptr;
+  // kForward: blue -> green (the cutover); kReverse: green -> blue (rollback).
+  Direction direction = kForward;
   Clock* clock = Clock::Real();
   absl::Duration flip_timeout = absl::Seconds(30);
   // Budget for undoing a failed flip (fence lowered, router resumed on blue);
@@ -44,7 +51,9 @@ FlipOutcome RunFlip(const FlipContext& ctx);
 // step >= DRAINED, else undo. Returns the result of what it did.
 FlipOutcome RecoverFlip(const FlipContext& ctx, cutover::v1::FlipStep step, cutover::v1::FlipResult previous);
 
-// Undo: lower the fence, repoint to blue, resume; retried until undo_timeout.
+// Undo: lower the source's fence (and, for a rollback, fence blue again),
+// repoint to the source, resume, restart the leg's relay and replayer;
+// retried until undo_timeout.
 absl::Status UndoFlip(const FlipContext& ctx);
 
 }  // namespace cutover::engine
