@@ -14,6 +14,7 @@
 #include "cutover/common/proto_time.h"
 #include "cutover/common/status.h"
 #include "cutover/engine/flip.h"
+#include "cutover/migrate/lint.h"
 #include "spdlog/spdlog.h"
 
 namespace cutover::engine {
@@ -126,6 +127,13 @@ absl::Status ValidatePlanFields(const v1::Plan& plan) {
   if (plan.copy().index_jobs() < 0) errors.push_back("plan.copy.index_jobs is negative");
   if (!plan.migration().dir().empty() && !plan.migration().command().empty()) {
     errors.push_back("plan.migration: set dir or command, not both");
+  }
+  for (int i = 0; i < plan.migration().allowed_lint_rules_size(); ++i) {
+    const std::string& rule = plan.migration().allowed_lint_rules(i);
+    if (!migrate::IsKnownRule(rule)) {
+      errors.push_back(absl::StrCat("plan.migration.allowed_lint_rules[", i, "]: unknown rule \"", rule.substr(0, 64),
+                                    "\" (expected a rule id from docs/migrations.md, e.g. lock-timeout-missing)"));
+    }
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));

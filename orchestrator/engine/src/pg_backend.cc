@@ -22,6 +22,7 @@
 #include "cutover/common/status.h"
 #include "cutover/common/subprocess.h"
 #include "cutover/copy/green_state.h"
+#include "cutover/migrate/lint.h"
 #include "cutover/replay/capture.h"
 #include "cutover/replay/kafka_queue.h"
 #include "cutover/replay/pg_queue.h"
@@ -42,6 +43,36 @@ v1::Check MakeCheck(const std::string& name, const absl::Status& st, const std::
   c.set_ok(st.ok());
   c.set_detail(st.ok() ? detail : (detail.empty() ? std::string(st.message()) : absl::StrCat(detail, ": ", st.message())));
   return c;
+}
+
+// The lock-hazard lint of plan.migration.dir (docs/migrations.md): OK, or
+// FailedPrecondition listing the hazards and how to allow them. Hazards are
+// only logged when the plan allows them (allow_lock_hazards).
+absl::Status LintPlanMigrations(const v1::MigrationOptions& m, const std::string& cutover_id) {
+  if (m.dir().empty()) return absl::OkStatus();
+  migrate::LintOptions o;
+  for (const auto& r : m.allowed_lint_rules()) o.allowed_rules.insert(r);
+  absl::StatusOr<v1::MigrationLintReport> report = migrate::LintDirectory(m.dir(), o);
+  if (!report.ok()) return Annotate(report.status(), "plan.migration.dir");
+  if (!migrate::HasErrors(*report)) return absl::OkStatus();
+  std::vector<std::string> shown;
+  for (const auto& f : report->findings()) {
+    if (f.severity() != v1::LINT_SEVERITY_ERROR) continue;
+    if (shown.size() == 5) {
+      shown.push_back("...");
+      break;
+    }
+    shown.push_back(migrate::FormatFinding(f));
+  }
+  const std::string what = absl::StrCat("lock hazards in plan.migration.dir ", m.dir(), ": ", migrate::Summary(*report),
+                                        ": ", absl::StrJoin(shown, "; "));
+  if (m.allow_lock_hazards()) {
+    spdlog::warn("cutover {}: {} (plan.migration.allow_lock_hazards: running them anyway)", cutover_id, what);
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, ". Fix them (docs/migrations.md), allow one statement with `-- cutover:allow <rule>`, or list the rule in "
+            "plan.migration.allowedLintRules"));
 }
 
 // Runs a background loop object (Relay / Replayer) on its own thread.
@@ -110,6 +141,10 @@ class PgCutoverBackend final : public CutoverBackend {
     } else {
       absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> q = OpenPlanQueue(id_, plan_);
       *out.add_checks() = MakeCheck("queue.kafka", q.status(), absl::StrCat("topic ", plan_.queue().kafka().topic()));
+    }
+    if (!plan_.migration().dir().empty()) {
+      *out.add_checks() = MakeCheck("migration.lint", LintPlanMigrations(plan_.migration(), id_),
+                                    absl::StrCat("no lock hazards in ", plan_.migration().dir()));
     }
     // Router and fence.
     absl::Status rst = EnsureRouter();
@@ -262,6 +297,8 @@ class PgCutoverBackend final : public CutoverBackend {
       return Annotate(RunCommandOk(spec).status(), "plan.migration.command");
     }
     if (m.dir().empty()) return absl::OkStatus();
+    // The lint first: a lock hazard is refused before anything runs.
+    RETURN_IF_ERROR(LintPlanMigrations(m, id_));
     std::vector<fs::path> files;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(m.dir(), ec)) {

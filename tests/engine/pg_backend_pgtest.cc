@@ -1,0 +1,120 @@
+// The real backend's MIGRATING work on the sandbox: the lock-hazard lint runs
+// first and refuses hazards (naming file, line and rule) unless the plan
+// allows them; safe files are applied once, recorded on green with their
+// SHA-256, skipped when run again, and a changed applied file is refused.
+// Preflight reports the lint as a check.
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "cutover/engine/orchestrator.h"
+#include "cutover/engine/pg_backend.h"
+#include "cutover/testing/sandbox_env.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cutover::engine {
+namespace {
+
+namespace ct = cutover::testing;
+namespace v1 = cutover::v1;
+using ::testing::HasSubstr;
+
+class PgBackendMigrateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = ct::FreshDatabases("migrate");
+    ASSERT_FALSE(HasFailure());
+    dir_ = absl::StrCat(ct::SharedSandbox().root(), "/", db_.name, "-migrations");
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ct::ExecOrDie(db_.green, "CREATE TABLE public.tokens (signature text PRIMARY KEY, active boolean NOT NULL)");
+  }
+  void Write(const std::string& name, const std::string& body) {
+    std::ofstream(absl::StrCat(dir_, "/", name)) << body;
+  }
+  v1::Plan Plan() {
+    v1::Plan p;
+    p.set_name("migrate");
+    p.mutable_blue()->set_dsn(db_.blue);
+    p.mutable_green()->set_dsn(db_.green);
+    p.mutable_queue()->mutable_postgres()->set_dsn(db_.control);
+    p.mutable_router()->mutable_command()->set_pause("true");
+    p.mutable_capture()->set_profile("hydra");
+    p.mutable_migration()->set_dir(dir_);
+    return p;
+  }
+  absl::Status Migrate(const v1::Plan& plan) {
+    std::unique_ptr<BackendFactory> f = NewPgBackendFactory();
+    absl::StatusOr<std::unique_ptr<CutoverBackend>> b = f->Create(db_.name, plan);
+    if (!b.ok()) return b.status();
+    return (*b)->Migrate(absl::Now() + absl::Minutes(2));
+  }
+  std::string Applied() {
+    return ct::QueryScalar(db_.green,
+                           "SELECT coalesce(string_agg(file, ',' ORDER BY file), '') FROM cutover_replay.migrations");
+  }
+
+  ct::TestDb db_;
+  std::string dir_;
+};
+
+TEST_F(PgBackendMigrateTest, LockHazardsAreRefusedBeforeAnythingRuns) {
+  Write("0001_column.sql", "SET lock_timeout = '2s';\nALTER TABLE public.tokens ADD COLUMN note text;\n");
+  Write("0002_index.sql", "SET lock_timeout = '2s';\n\nCREATE INDEX tokens_active ON public.tokens (active);\n");
+  absl::Status st = Migrate(Plan());
+  ASSERT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(st.message(), HasSubstr("0002_index.sql:3"));
+  EXPECT_THAT(st.message(), HasSubstr("create-index-not-concurrently"));
+  EXPECT_THAT(st.message(), HasSubstr("allowedLintRules"));
+  // Nothing ran, not even the harmless first file.
+  EXPECT_EQ(ct::QueryScalar(db_.green, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"),
+            "0");
+  // Preflight says so too.
+  std::unique_ptr<BackendFactory> f = NewPgBackendFactory();
+  v1::ValidationResult vr = (*f->Create(db_.name, Plan()))->Preflight();
+  bool seen = false;
+  for (const auto& c : vr.checks()) {
+    if (c.name() == "migration.lint") {
+      seen = true;
+      EXPECT_FALSE(c.ok());
+      EXPECT_THAT(c.detail(), HasSubstr("create-index-not-concurrently"));
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_FALSE(vr.ok());
+}
+
+TEST_F(PgBackendMigrateTest, AllowedHazardsRunAndAppliedFilesAreRecordedOnce) {
+  Write("0001_column.sql", "SET lock_timeout = '2s';\nALTER TABLE public.tokens ADD COLUMN note text;\n");
+  Write("0002_index.sql", "SET lock_timeout = '2s';\nCREATE INDEX tokens_active ON public.tokens (active);\n");
+  v1::Plan plan = Plan();
+  plan.mutable_migration()->add_allowed_lint_rules("create-index-not-concurrently");
+  ASSERT_TRUE(Migrate(plan).ok());
+  EXPECT_EQ(Applied(), "0001_column.sql,0002_index.sql");
+  // Run again: skipped (the ADD COLUMN would fail if it ran twice).
+  ASSERT_TRUE(Migrate(plan).ok());
+  // A changed applied file is refused.
+  Write("0001_column.sql", "SET lock_timeout = '2s';\nALTER TABLE public.tokens ADD COLUMN note2 text;\n");
+  absl::Status st = Migrate(plan);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("0001_column.sql changed after it was applied"));
+}
+
+TEST_F(PgBackendMigrateTest, AllowLockHazardsRunsThemAnyway) {
+  Write("0001_index.sql", "SET lock_timeout = '2s';\nCREATE INDEX tokens_active ON public.tokens (active);\n");
+  v1::Plan plan = Plan();
+  plan.mutable_migration()->set_allow_lock_hazards(true);
+  ASSERT_TRUE(Migrate(plan).ok());
+  EXPECT_EQ(Applied(), "0001_index.sql");
+}
+
+TEST(PlanFieldsLint, UnknownAllowedRuleIsNamed) {
+  v1::Plan p;
+  p.mutable_migration()->add_allowed_lint_rules("no-such-rule");
+  absl::Status st = ValidatePlanFields(p);
+  EXPECT_THAT(st.message(), HasSubstr("plan.migration.allowed_lint_rules[0]: unknown rule \"no-such-rule\""));
+}
+
+}  // namespace
+}  // namespace cutover::engine
