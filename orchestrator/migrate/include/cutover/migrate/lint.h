@@ -70,7 +70,7 @@ absl::StatusOr<v1::MigrationLintReport> LintDirectory(const std::string& dir,
 
 inline bool HasErrors(const v1::MigrationLintReport& r) { return r.errors() > 0; }
 
-// "0003_index.sql:7  create-index-not-concurrently  CREATE INDEX on ..."
+// "0003_index.sql:7  error  create-index-not-concurrently  CREATE INDEX ..."
 std::string FormatFinding(const v1::MigrationLintFinding& f);
 // "2 errors, 1 warning in 5 files (31 statements, 1 allowed)"
 std::string Summary(const v1::MigrationLintReport& r);
