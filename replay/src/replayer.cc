@@ -429,6 +429,16 @@ absl::Status Replayer::DrainUntil(const Positions& seal, absl::Time deadline) {
   }
 }
 
+absl::Status Replayer::WaitUntil(const Positions& seal, absl::Time deadline) {
+  absl::MutexLock l(&mu_);
+  auto reached = [this, &seal]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return Reached(counters_.positions, seal); };
+  // Counters change under mu_ after every committed batch, which re-evaluates
+  // the condition; real time here, as the running thread is real too.
+  if (mu_.AwaitWithDeadline(absl::Condition(&reached), deadline)) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrCat("replay did not reach the seal (", FormatPositions(seal),
+                                                  ") in time: at ", FormatPositions(counters_.positions)));
+}
+
 void Replayer::Run() {
   absl::Duration backoff = absl::Milliseconds(100);
   while (!stop_) {

@@ -413,5 +413,31 @@ TEST_F(PipelineTest, AbsentRowsAreNoops) {
   EXPECT_EQ(QueryScalar(db_.green, "SELECT outcome FROM cutover_replay.applied"), "noop");
 }
 
+// The flip waits on the running replayer (WaitUntil) instead of stopping it:
+// it returns once the running thread has committed up to the seal, and times
+// out (without stepping itself) when nothing runs.
+TEST_F(PipelineTest, WaitUntilFollowsTheRunningReplayer) {
+  MemoryQueue q(1);
+  auto replayer = Replayer::Create(ReplayOpts(), rules_, &q);
+  ASSERT_TRUE(replayer.ok());
+  ExecOrDie(db_.blue, "DELETE FROM hydra_oauth2_access WHERE signature IN "
+                      "(SELECT signature FROM hydra_oauth2_access ORDER BY signature LIMIT 5)");
+  auto relay = Relay::Create(RelayOpts(), &q);
+  ASSERT_TRUE(relay.ok());
+  ASSERT_TRUE((*relay)->Drain(absl::Now() + absl::Seconds(30)).ok());
+  auto seal = q.EndPositions();
+  ASSERT_TRUE(seal.ok());
+  // Nobody runs it: WaitUntil does not step on its own.
+  absl::Status idle = (*replayer)->WaitUntil(*seal, absl::Now() + absl::Milliseconds(300));
+  EXPECT_EQ(idle.code(), absl::StatusCode::kDeadlineExceeded) << idle;
+  std::thread runner([&] { (*replayer)->Run(); });
+  absl::Status st = (*replayer)->WaitUntil(*seal, absl::Now() + absl::Seconds(60));
+  (*replayer)->Stop();
+  runner.join();
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ((*replayer)->stats().applied, 5);
+  EXPECT_EQ(Count(db_.green, "SELECT count(*) FROM cutover_replay.applied"), 5);
+}
+
 }  // namespace
 }  // namespace cutover::replay

@@ -112,6 +112,13 @@ FlipOutcome RunFlip(const FlipContext& ctx) {
     return st;
   };
 
+  // 0. Before clients wait: open the connections the steps will use (the
+  // router's admin console, the fences), so no login lands in the write gap.
+  // Failures are left to the steps themselves.
+  (void)b.router().Check();
+  (void)b.fence(Source(ctx)).Check();
+  if (ctx.direction == kReverse) (void)b.fence(Destination(ctx)).Check();
+
   // 1. Pause: new transactions wait, in-flight ones finish.
   absl::Status st = step(cutover::v1::FLIP_STEP_PAUSING, "pause", [&] {
     absl::Status s = b.router().Pause(deadline);

@@ -232,7 +232,7 @@ class PgCutoverBackend final : public CutoverBackend {
     absl::MutexLock l(&run_mu_);
     Leg& leg = legs_[Index(d)];
     if (leg.relay.running()) return absl::OkStatus();
-    leg.relay.stopped = false;
+    leg.relay.ResetIfStopped();
     RETURN_IF_ERROR(EnsureRelayLocked(d));
     replay::Relay* r = leg.relay.obj.get();
     leg.relay.thread = std::thread([r] { r->Run(); });
@@ -240,10 +240,9 @@ class PgCutoverBackend final : public CutoverBackend {
   }
   void StopRelay(Direction d) override {
     absl::MutexLock l(&run_mu_);
-    Leg& leg = legs_[Index(d)];
-    leg.relay.Stop();
-    // A stopped Relay cannot Run again: StartRelay makes a new one.
-    leg.relay.obj.reset();
+    // A stopped Relay cannot Run again (StartRelay makes a new one), but
+    // Seal can still drain with it, over its open connection.
+    legs_[Index(d)].relay.Stop();
   }
   absl::Status StartReplayer(Direction d) override {
     absl::MutexLock l(&run_mu_);
@@ -451,6 +450,7 @@ class PgCutoverBackend final : public CutoverBackend {
     ASSIGN_OR_RETURN(replay::Positions end, leg.queue->EndPositions());
     // The relay object is spent (stopped); StartRelay makes a new one.
     leg.relay.obj.reset();
+    leg.applied_at_seal = leg.replayer.obj ? Total(leg.replayer.obj->stats().positions) : -1;
     v1::Seal seal;
     for (const auto& p : end) *seal.add_end() = p;
     *seal.mutable_sealed_at() = ToProtoTime(clock_->Now());
@@ -462,14 +462,22 @@ class PgCutoverBackend final : public CutoverBackend {
   absl::StatusOr<int64_t> ReplayUntil(Direction d, const v1::Seal& seal, absl::Time deadline) override {
     absl::MutexLock l(&run_mu_);
     Leg& leg = legs_[Index(d)];
-    leg.replayer.Stop();
+    const replay::Positions target(seal.end().begin(), seal.end().end());
+    // The tail: what the seal holds beyond what was applied when it was taken.
+    const int64_t applied_at_seal = leg.applied_at_seal;
+    leg.applied_at_seal = -1;
+    auto tail = [&](int64_t applied_before) { return std::max<int64_t>(0, Total(target) - applied_before); };
+    if (leg.replayer.running()) {
+      // Wait on the running replayer: it is already reading the queue.
+      const int64_t before = applied_at_seal >= 0 ? applied_at_seal : Total(leg.replayer.obj->stats().positions);
+      RETURN_IF_ERROR(leg.replayer.obj->WaitUntil(target, deadline));
+      return tail(before);
+    }
+    leg.replayer.ResetIfStopped();
     RETURN_IF_ERROR(EnsureReplayerLocked(d));
-    const int64_t before = leg.replayer.obj->stats().consumed;
-    replay::Positions target(seal.end().begin(), seal.end().end());
+    const int64_t before = Total(leg.replayer.obj->stats().positions);
     RETURN_IF_ERROR(leg.replayer.obj->DrainUntil(target, deadline));
-    const int64_t tail = leg.replayer.obj->stats().consumed - before;
-    leg.replayer.stopped = true;  // StartReplayer makes a new one
-    return tail;
+    return tail(before);
   }
 
  private:
@@ -496,6 +504,11 @@ class PgCutoverBackend final : public CutoverBackend {
     return req;
   }
   static int Index(Direction d) { return d == kReverse ? 1 : 0; }
+  static int64_t Total(const replay::Positions& p) {
+    int64_t n = 0;
+    for (const auto& q : p) n += q.offset();
+    return n;
+  }
   // The leg's capturing side and its target.
   const std::string& CaptureDsn(Direction d) const { return d == kReverse ? plan_.green().dsn() : plan_.blue().dsn(); }
   const std::string& TargetDsn(Direction d) const { return d == kReverse ? plan_.blue().dsn() : plan_.green().dsn(); }
@@ -567,6 +580,8 @@ class PgCutoverBackend final : public CutoverBackend {
     Runner<replay::Replayer> replayer;
     absl::Time last_rate_at = absl::InfinitePast();
     int64_t last_consumed = 0;
+    // Offsets the replayer had applied when the last seal was taken (-1: unknown).
+    int64_t applied_at_seal = -1;
   };
   absl::Mutex run_mu_;
   Leg legs_[2] ABSL_GUARDED_BY(run_mu_);

@@ -13,7 +13,7 @@
 namespace cutover::router {
 namespace {
 
-constexpr absl::Duration kPoll = absl::Milliseconds(20);
+constexpr absl::Duration kPoll = absl::Milliseconds(5);
 constexpr absl::Duration kStatementCap = absl::Seconds(30);
 
 // Other client backends of this database the fence must end.

@@ -125,6 +125,11 @@ class Replayer {
   // Steps until the stored positions reach `seal`; DeadlineExceeded at
   // `deadline`. Transient errors are retried until the deadline.
   absl::Status DrainUntil(const Positions& seal, absl::Time deadline);
+  // Waits, without stepping, until the positions committed by the thread
+  // that Runs this replayer reach `seal`; DeadlineExceeded at `deadline`
+  // (e.g. while the apply side is down). Lets the flip wait on the running
+  // replayer instead of stopping it (a stop waits out its poll).
+  absl::Status WaitUntil(const Positions& seal, absl::Time deadline);
   // Steps until Stop(); transient errors are logged and retried with backoff.
   void Run();
   void Stop() { stop_ = true; }

@@ -76,9 +76,10 @@ class CutoverBackend {
   virtual absl::StatusOr<absl::Duration> OldestBlueTransaction() = 0;
 
   // The flip's pieces. Seal: the leg's relay thread stopped, its outbox
-  // drained into the queue, queue end positions returned. ReplayUntil: the
-  // leg's replayer thread stopped, everything up to the seal applied to the
-  // target (tail count returned).
+  // drained into the queue, queue end positions returned. ReplayUntil:
+  // everything up to the seal applied to the target — by the leg's running
+  // replayer thread when there is one (it keeps running), else synchronously;
+  // returns the tail (events in the seal not yet applied when it was taken).
   virtual router::Router& router() = 0;
   // The fence of one side (kBlue during the cutover; kGreen for a rollback).
   virtual router::Fence& fence(router::Target side) = 0;
