@@ -256,11 +256,18 @@ std::string ReportText(const v1::Report& r) {
         &s, "\nflip: ", r.flip().succeeded() ? "succeeded" : "failed: " + r.flip().failure_reason(),
         ", write gap ", Dur(r.flip().write_gap()), ", pause ", Dur(r.flip().pause_duration()), "\n");
   }
-  absl::StrAppend(&s, "\naccepted losses (non-revocation writes on blue after the snapshot):\n");
+  absl::StrAppend(&s, "\naccepted losses (non-revocation writes on blue after the snapshot; upper bound):\n");
   if (r.accepted_losses_size() == 0) absl::StrAppend(&s, "  none\n");
   for (const auto& l : r.accepted_losses()) {
-    absl::StrAppend(&s,
-                    absl::StrFormat("  %-40s inserts %d  updates %d\n", l.table(), l.inserts(), l.updates()));
+    absl::StrAppend(&s, absl::StrFormat("  %-44s inserts %d  updates %d  deletes %d\n", l.table(), l.inserts(),
+                                        l.updates(), l.deletes()));
+  }
+  if (r.has_rollback()) {
+    absl::StrAppend(&s, "\nrollback: ",
+                    r.rollback().succeeded() ? "succeeded" : "failed: " + r.rollback().failure_reason(),
+                    ", write gap ", Dur(r.rollback().write_gap()), ", ", r.rollback().tail_events(),
+                    " tail event(s) from green\n");
+    if (r.has_rollback_replay()) absl::StrAppend(&s, "rollback stream: ", ReplayLine(r.rollback_replay()), "\n");
   }
   if (r.timeline_size() > 0) {
     absl::StrAppend(&s, "\ntimeline:\n");

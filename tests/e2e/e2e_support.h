@@ -336,6 +336,9 @@ class E2eFixture : public ::testing::Test {
     CtlResult report = Ctl(server, {"--output", "json", "report", id});
     EXPECT_EQ(report.code, 0) << report.err;
     EXPECT_THAT(report.out, HasSubstr("\"succeeded\": true"));
+    // The workload inserted tokens on blue after the snapshot: accepted losses.
+    EXPECT_THAT(report.out, HasSubstr("\"accepted_losses\""));
+    EXPECT_THAT(report.out, HasSubstr("\"table\": \"public.tokens\""));
   }
 
   // COMPLETED leaves blue fenced (ROLLED_BACK green); let later tests use

@@ -78,6 +78,19 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
     return s;
   }
   absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return absl::Seconds(oldest_txn_seconds.load()); }
+  // Blue's counters: 10 more inserts and 4 more deletes on public.t after
+  // every call (so the copy's baseline and the fence's reading differ).
+  absl::StatusOr<std::vector<cutover::v1::AcceptedLoss>> BlueWrites() override {
+    const int n = ++blue_writes_calls;
+    cutover::v1::AcceptedLoss w;
+    w.set_table("public.t");
+    w.set_inserts(10 * n);
+    w.set_deletes(4 * n);
+    return std::vector<cutover::v1::AcceptedLoss>{w};
+  }
+  absl::StatusOr<std::map<std::string, int64_t>> CarriedByTable() override {
+    return std::map<std::string, int64_t>{{"public.t", 3}};
+  }
   router::Router& router() override { return router_; }
   router::Fence& fence(router::Target side) override { return side == router::Target::kGreen ? green_fence_ : fence_; }
   absl::StatusOr<cutover::v1::Seal> Seal(Direction d, absl::Time) override {
@@ -128,6 +141,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   std::atomic<int64_t> dead_letters{0};
   std::atomic<int64_t> oldest_txn_seconds{0};
   std::atomic<int> copies{0};
+  std::atomic<int> blue_writes_calls{0};
 
  private:
   static std::string Name(Direction d, const std::string& what) { return d == kReverse ? "reverse_" + what : what; }
@@ -172,6 +186,8 @@ class FakeFactory final : public BackendFactory {
     absl::Status Migrate(absl::Time d) override { return b_->Migrate(d); }
     absl::StatusOr<cutover::v1::ReplayStats> Stats(Direction d) override { return b_->Stats(d); }
     absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return b_->OldestBlueTransaction(); }
+    absl::StatusOr<std::vector<cutover::v1::AcceptedLoss>> BlueWrites() override { return b_->BlueWrites(); }
+    absl::StatusOr<std::map<std::string, int64_t>> CarriedByTable() override { return b_->CarriedByTable(); }
     router::Router& router() override { return b_->router(); }
     router::Fence& fence(router::Target side) override { return b_->fence(side); }
     absl::StatusOr<cutover::v1::Seal> Seal(Direction d, absl::Time t) override { return b_->Seal(d, t); }

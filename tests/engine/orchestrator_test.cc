@@ -150,7 +150,8 @@ TEST_F(OrchestratorTest, AutoFlipRunsEveryPhaseInOrderAndCleansUp) {
   ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
   EXPECT_THAT(Phases(id), ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY", "MIGRATING",
                                       "CATCHING_UP", "READY", "FLIPPING", "DRAINING", "COMPLETED"));
-  EXPECT_THAT(fake_.router_.calls(), ElementsAre("pause", "repoint:green", "resume"));
+  // "check" first: the flip opens its connections before clients wait.
+  EXPECT_THAT(fake_.router_.calls(), ElementsAre("check", "pause", "repoint:green", "resume"));
   EXPECT_EQ(fake_.router_.target(), router::Target::kGreen);
   EXPECT_FALSE(fake_.router_.paused());
   EXPECT_TRUE(fake_.fence_.raised()) << "blue stays fenced after the flip";
@@ -167,6 +168,12 @@ TEST_F(OrchestratorTest, AutoFlipRunsEveryPhaseInOrderAndCleansUp) {
   ASSERT_TRUE(r.ok());
   EXPECT_GE(r->timings_size(), 9);
   EXPECT_EQ(r->copy().rows(), 42);
+  // Accepted losses: the counters' growth between the copy and the fence
+  // (10 inserts, 4 deletes) minus the 3 events capture carried.
+  ASSERT_EQ(r->accepted_losses_size(), 1);
+  EXPECT_EQ(r->accepted_losses(0).table(), "public.t");
+  EXPECT_EQ(r->accepted_losses(0).inserts(), 10);
+  EXPECT_EQ(r->accepted_losses(0).deletes(), 1);
 }
 
 TEST_F(OrchestratorTest, ManualApprovalWaitsInReadyAndIsAudited) {
@@ -497,7 +504,7 @@ TEST_F(OrchestratorTest, RollbackAfterTheFlipCarriesGreenBackToBlue) {
   ASSERT_TRUE(WaitPhase(id, v1::PHASE_ROLLED_BACK));
   EXPECT_THAT(Phases(id), ::testing::IsSupersetOf({"COMPLETED", "ROLLING_BACK", "ROLLED_BACK"}));
   EXPECT_THAT(fake_.router_.calls(),
-              ElementsAre("pause", "repoint:green", "resume", "pause", "repoint:blue", "resume"));
+              ElementsAre("check", "pause", "repoint:green", "resume", "check", "pause", "repoint:blue", "resume"));
   EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
   EXPECT_FALSE(fake_.router_.paused());
   EXPECT_FALSE(fake_.fence_.raised()) << "blue takes writes again";

@@ -208,9 +208,9 @@ class Worker {
     absl::MutexLock l(&mu_);
     return SaveLocked();
   }
-  absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status SaveLocked(bool durable = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     *doc_.mutable_updated_at() = ToProtoTime(clock_->Now());
-    absl::StatusOr<store::StoredCutover> s = store_->Save(doc_, options_.identity);
+    absl::StatusOr<store::StoredCutover> s = store_->Save(doc_, options_.identity, durable);
     if (!s.ok() && s.status().code() == absl::StatusCode::kAborted) lease_lost_ = true;
     return s.status();
   }
@@ -547,6 +547,17 @@ class Worker {
 
   void Copying() {
     if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
+    if (!bg_ && Doc().blue_writes_at_copy_size() == 0) {
+      // Baseline of the accepted losses (writes on blue after the snapshot).
+      absl::StatusOr<std::vector<v1::AcceptedLoss>> w = backend_->BlueWrites();
+      if (w.ok()) {
+        absl::MutexLock l(&mu_);
+        for (auto& t : *w) *doc_.add_blue_writes_at_copy() = std::move(t);
+      } else {
+        spdlog::warn("cutover {}: blue's write statistics unavailable, no accepted-loss figures: {}", id_,
+                     w.status().ToString());
+      }
+    }
     if (!bg_) return StartCopy();
     if (!bg_->finished) return;
     bg_->thread.join();
@@ -674,7 +685,13 @@ class Worker {
           doc_.set_blue_fenced(true);
         }
       }
-      return SaveLocked();
+      // Clients wait while these are written. Recovery only tells "before
+      // DRAINED: undo" from "DRAINED or later: finish", so only PAUSING (the
+      // first side effect) and REPOINTING / RESUMED must survive a crash of
+      // the control database; losing FENCING..DRAINING leaves PAUSING, which
+      // is undone just the same.
+      const bool durable = step == v1::FLIP_STEP_PAUSING || step >= v1::FLIP_STEP_REPOINTING;
+      return SaveLocked(durable);
     };
     return ctx;
   }
@@ -756,6 +773,7 @@ class Worker {
     }
     backend_->StopReplayer(kForward);
     backend_->StopRelay(kForward);
+    const std::vector<v1::AcceptedLoss> losses = AcceptedLosses(c);
     if (c.capture_installed()) {
       if (absl::Status st = backend_->RemoveCapture(kForward); !st.ok()) return Failed("removing capture from blue", st);
     }
@@ -767,7 +785,45 @@ class Worker {
                  [&](Cutover& n) {
                    n.set_capture_installed(false);
                    *n.mutable_completed_at() = ToProtoTime(clock_->Now());
+                   n.clear_accepted_losses();
+                   for (const auto& l : losses) *n.add_accepted_losses() = l;
                  });
+  }
+
+  // Writes on blue between the copy's start and now (blue fenced) that the
+  // forward leg did not carry, per table; empty without a baseline.
+  std::vector<v1::AcceptedLoss> AcceptedLosses(const Cutover& c) {
+    std::vector<v1::AcceptedLoss> out;
+    if (c.blue_writes_at_copy_size() == 0) return out;
+    absl::StatusOr<std::vector<v1::AcceptedLoss>> now = backend_->BlueWrites();
+    absl::StatusOr<std::map<std::string, int64_t>> carried = backend_->CarriedByTable();
+    if (!now.ok() || !carried.ok()) {
+      spdlog::warn("cutover {}: accepted losses not computed: {}", id_,
+                   (!now.ok() ? now.status() : carried.status()).ToString());
+      return out;
+    }
+    std::map<std::string, v1::AcceptedLoss> base;
+    for (const auto& b : c.blue_writes_at_copy()) base[b.table()] = b;
+    for (const auto& w : *now) {
+      const v1::AcceptedLoss& b = base[w.table()];
+      int64_t ins = std::max<int64_t>(0, w.inserts() - b.inserts());
+      int64_t upd = std::max<int64_t>(0, w.updates() - b.updates());
+      int64_t del = std::max<int64_t>(0, w.deletes() - b.deletes());
+      // Revocations were carried: capture DELETEs first, then UPDATEs.
+      int64_t left = (*carried)[w.table()];
+      const int64_t from_del = std::min(left, del);
+      del -= from_del;
+      left -= from_del;
+      upd -= std::min(left, upd);
+      if (ins == 0 && upd == 0 && del == 0) continue;
+      v1::AcceptedLoss l;
+      l.set_table(w.table());
+      l.set_inserts(ins);
+      l.set_updates(upd);
+      l.set_deletes(del);
+      out.push_back(std::move(l));
+    }
+    return out;
   }
 
   void Paused() {
@@ -1251,6 +1307,7 @@ v1::Report BuildReport(const Cutover& c, const std::vector<v1::Transition>& time
   *r.mutable_copy() = c.copy_report();
   *r.mutable_replay() = c.replay();
   *r.mutable_flip() = c.flip();
+  *r.mutable_accepted_losses() = c.accepted_losses();
   if (c.rollback().attempts() > 0) {
     *r.mutable_rollback() = c.rollback();
     *r.mutable_rollback_replay() = c.rollback_replay();

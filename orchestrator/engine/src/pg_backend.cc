@@ -416,6 +416,41 @@ class PgCutoverBackend final : public CutoverBackend {
     return s;
   }
 
+  absl::StatusOr<std::vector<v1::AcceptedLoss>> BlueWrites() override {
+    ASSIGN_OR_RETURN(auto blue, Connect(plan_.blue().dsn(), "blue", "cutover-stats"));
+    // A fresh snapshot of the statistics, not the transaction's cached one.
+    ASSIGN_OR_RETURN(pqxx::result r,
+                     blue->Exec("SELECT pg_stat_clear_snapshot(); "
+                                "SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del "
+                                "FROM pg_stat_user_tables WHERE schemaname NOT LIKE 'cutover%' ORDER BY 1"));
+    std::vector<v1::AcceptedLoss> out;
+    for (const auto& row : r) {
+      v1::AcceptedLoss w;
+      w.set_table(row[0].as<std::string>());
+      w.set_inserts(row[1].as<int64_t>());
+      w.set_updates(row[2].as<int64_t>());
+      w.set_deletes(row[3].as<int64_t>());
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::map<std::string, int64_t>> CarriedByTable() override {
+    ASSIGN_OR_RETURN(auto rules, Rules(kForward));
+    std::map<std::string, std::string> table_of;
+    for (const auto& r : rules) table_of[r.name()] = r.table();
+    ASSIGN_OR_RETURN(auto green, Connect(plan_.green().dsn(), "green", "cutover-stats"));
+    ASSIGN_OR_RETURN(pqxx::result r,
+                     green->Exec(absl::StrCat("SELECT rule, count(*) FROM cutover_replay.applied WHERE cutover_id = ",
+                                              pg::QuoteLiteral(id_), " GROUP BY rule")));
+    std::map<std::string, int64_t> out;
+    for (const auto& row : r) {
+      auto it = table_of.find(row[0].as<std::string>());
+      if (it != table_of.end()) out[it->second] += row[1].as<int64_t>();
+    }
+    return out;
+  }
+
   absl::StatusOr<absl::Duration> OldestBlueTransaction() override {
     ASSIGN_OR_RETURN(auto blue, pg::Session::Connect(plan_.blue().dsn(), "blue", "cutover-preflight"));
     ASSIGN_OR_RETURN(pqxx::result r,

@@ -10,6 +10,7 @@
 // thread); implementations make Stats thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +73,11 @@ class CutoverBackend {
   // Backlog of a leg = outbox rows on its capturing side + queue messages
   // not yet applied on its target.
   virtual absl::StatusOr<cutover::v1::ReplayStats> Stats(Direction d) = 0;
+  // Blue's cumulative write counters per user table (pg_stat_user_tables:
+  // n_tup_ins / n_tup_upd / n_tup_del), as AcceptedLoss rows.
+  virtual absl::StatusOr<std::vector<cutover::v1::AcceptedLoss>> BlueWrites() = 0;
+  // Events the forward leg applied on green per captured table ("schema.table").
+  virtual absl::StatusOr<std::map<std::string, int64_t>> CarriedByTable() = 0;
   // Age of the oldest open transaction on blue (0 when none).
   virtual absl::StatusOr<absl::Duration> OldestBlueTransaction() = 0;
 
