@@ -18,6 +18,7 @@
 #   tests:      libgtest-dev libgmock-dev
 #   servers:    postgresql-15 postgresql-client-15 postgresql-contrib (pgbench) pgbouncer
 #   benchmarks: pgcopydb (the copy benchmark's reference)
+#   scripts:    jq (reads cutoverctl/cutover-check JSON in quickstart.sh and runbooks)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,6 +47,7 @@ packages=(
   libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer
   pgcopydb
+  jq
 )
 
 missing=()
