@@ -315,5 +315,30 @@ TEST_F(CutoverctlTest, WatchPrintsOneJsonLinePerEventWhenNotATty) {
   EXPECT_THAT(transitions, ::testing::ElementsAre(v1::PHASE_READY, v1::PHASE_COMPLETED));
 }
 
+// On a terminal, watch draws the history, then a status block with progress
+// bars that it redraws in place (cursor up + clear) on every event. Run under
+// script(1) (util-linux, in every Debian) so stdout is a real pseudo-terminal.
+TEST_F(CutoverctlTest, WatchRedrawsAStatusBlockWithProgressBarsOnATty) {
+  std::thread driver([&] {
+    if (!Eventually([&] { return server_.api.waiters() > 0; })) return;
+    server_.api.SetPhaseForTest("c1", v1::PHASE_READY);
+    server_.api.SetPhaseForTest("c1", v1::PHASE_COMPLETED);
+  });
+  const std::string cmd = absl::StrCat(CtlPath(), " --server ", server_.address(), " --token ", kViewerToken,
+                                       " watch c1");
+  CommandSpec spec;
+  spec.argv = {"script", "-qfec", cmd, "/dev/null"};
+  spec.env = {{"CUTOVER_TOKEN", ""}, {"CUTOVER_SERVER", ""}, {"TERM", "xterm"}};
+  spec.timeout = absl::Seconds(60);
+  absl::StatusOr<CommandResult> r = RunCommand(spec);
+  driver.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+  EXPECT_THAT(r->out, HasSubstr("[#####-----]")) << "the table's 50% progress bar";
+  EXPECT_THAT(r->out, HasSubstr("\033[")) << "the block is redrawn in place";
+  EXPECT_THAT(r->out, HasSubstr("phase COMPLETED"));
+  EXPECT_EQ(r->out.find("{\""), std::string::npos) << "no JSON lines on a terminal";
+}
+
 }  // namespace
 }  // namespace cutover::service
