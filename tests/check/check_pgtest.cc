@@ -69,6 +69,12 @@ class CheckPgTest : public ::testing::Test {
   std::string LedgerPath() const {
     return absl::StrCat(::testing::TempDir(), "/", db_.name, ".ledger.jsonl");
   }
+  std::string ReportPath() const { return absl::StrCat(::testing::TempDir(), "/", db_.name, ".report.json"); }
+  void TearDown() override {
+    if (db_.name.empty()) return;
+    std::remove(LedgerPath().c_str());
+    std::remove(ReportPath().c_str());
+  }
 
   void WriteLedger(const std::vector<std::string>& lines) {
     std::FILE* f = std::fopen(LedgerPath().c_str(), "w");
@@ -318,7 +324,7 @@ TEST_F(CheckPgTest, RowsCreatedOnGreenAfterTheCutoffAreIgnored) {
   EXPECT_EQ(r.created_after_source(), "--since-flip");
 
   // The same cutoff read from a cutover report (pause time).
-  const std::string report = absl::StrCat(::testing::TempDir(), "/", db_.name, ".report.json");
+  const std::string report = ReportPath();
   std::FILE* f = std::fopen(report.c_str(), "w");
   ASSERT_NE(f, nullptr);
   std::fprintf(f, R"({"cutover_id":"x","flip":{"succeeded":true,"paused_at":"%s"}})",
