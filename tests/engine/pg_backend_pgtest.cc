@@ -5,8 +5,11 @@
 // Preflight reports the lint as a check.
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "cutover/common/pg.h"
 #include "cutover/engine/orchestrator.h"
 #include "cutover/engine/pg_backend.h"
 #include "cutover/testing/sandbox_env.h"
@@ -107,6 +110,43 @@ TEST_F(PgBackendMigrateTest, AllowLockHazardsRunsThemAnyway) {
   plan.mutable_migration()->set_allow_lock_hazards(true);
   ASSERT_TRUE(Migrate(plan).ok());
   EXPECT_EQ(Applied(), "0001_index.sql");
+}
+
+// Preflight on the sandbox: every failed check is named, warnings for a long
+// transaction on blue and a window longer than the token TTL.
+TEST_F(PgBackendMigrateTest, PreflightNamesEveryProblem) {
+  v1::Plan plan = Plan();
+  plan.mutable_migration()->clear_dir();
+  plan.mutable_router()->clear_command();
+  auto* pgb = plan.mutable_router()->mutable_pgbouncer();
+  pgb->set_admin_dsn("host=127.0.0.1 port=1 dbname=pgbouncer user=postgres connect_timeout=2");
+  pgb->set_config_path("/nonexistent/pgbouncer.ini");
+  pgb->set_database(db_.name);
+  pgb->set_blue_target("host=127.0.0.1");
+  pgb->set_green_target("host=127.0.0.2");
+  plan.mutable_flip()->mutable_max_blue_transaction_age()->set_seconds(1);
+  plan.mutable_expected_window()->set_seconds(7200);
+  plan.mutable_token_ttl()->set_seconds(3600);
+  // green already has a table (SetUp); a transaction stays open on blue.
+  absl::StatusOr<pg::RawConn> idle = pg::RawConn::Connect(db_.blue, "blue", "app");
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  ASSERT_TRUE(idle->Exec("BEGIN; SELECT 1").ok());
+  absl::SleepFor(absl::Milliseconds(1500));  // the transaction's age, not synchronisation
+  std::unique_ptr<BackendFactory> f = NewPgBackendFactory();
+  v1::ValidationResult vr = (*f->Create(db_.name, plan))->Preflight();
+  EXPECT_FALSE(vr.ok());
+  std::map<std::string, v1::Check> checks;
+  for (const auto& c : vr.checks()) checks[c.name()] = c;
+  ASSERT_TRUE(checks.count("green.empty"));
+  EXPECT_FALSE(checks["green.empty"].ok()) << checks["green.empty"].detail();
+  ASSERT_TRUE(checks.count("router.reachable"));
+  EXPECT_FALSE(checks["router.reachable"].ok());
+  EXPECT_TRUE(checks["blue.connect"].ok());
+  EXPECT_TRUE(checks["blue.fence"].ok()) << checks["blue.fence"].detail();
+  std::set<std::string> warnings;
+  for (const auto& w : vr.warnings()) warnings.insert(w.code());
+  EXPECT_TRUE(warnings.count("blue.long_transaction"));
+  EXPECT_TRUE(warnings.count("window.token_ttl"));
 }
 
 TEST(PlanFieldsLint, UnknownAllowedRuleIsNamed) {
