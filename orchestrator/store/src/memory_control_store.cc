@@ -94,8 +94,7 @@ class MemoryControlStore final : public ControlStore {
     return View(*e);
   }
 
-  using ControlStore::Save;
-  absl::StatusOr<StoredCutover> Save(const Cutover& updated, absl::string_view holder, bool /*durable*/) override {
+  absl::StatusOr<StoredCutover> Save(const Cutover& updated, absl::string_view holder) override {
     RETURN_IF_ERROR(internal::CheckId(updated.id()));
     absl::MutexLock l(&mu_);
     ASSIGN_OR_RETURN(Entry * e, Find(updated.id()));

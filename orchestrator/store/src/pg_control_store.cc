@@ -281,12 +281,10 @@ class PgControlStore final : public ControlStore {
                  });
   }
 
-  using ControlStore::Save;
-  absl::StatusOr<StoredCutover> Save(const Cutover& updated, absl::string_view holder, bool durable) override {
+  absl::StatusOr<StoredCutover> Save(const Cutover& updated, absl::string_view holder) override {
     RETURN_IF_ERROR(internal::CheckId(updated.id()));
     return Write(absl::StrCat("saving cutover ", updated.id()), updated.id(), holder,
                  [&](pqxx::work& tx, Locked& locked) -> absl::Status {
-                   if (!durable) tx.exec("SET LOCAL synchronous_commit = off");
                    RETURN_IF_ERROR(internal::CheckPhase(updated.id(), locked.state.phase(), updated.phase()));
                    ReplaceState(tx, &locked, updated);
                    return absl::OkStatus();

@@ -3,10 +3,11 @@
 //   -> replay up to the seal on green -> repoint router to green -> resume.
 // Bounded by flip_timeout up to the repoint; any failure before the repoint
 // is undone completely (fence lowered, router back on blue and resumed) and
-// reported in FlipResult.failure_reason. Each step is persisted (persist())
-// before its side effects, so a restarted cutoverd can tell, from the stored
-// FlipStep alone, whether to undo (before DRAINED) or finish (DRAINED and
-// later: green has the whole seal, so going forward is safe).
+// reported in FlipResult.failure_reason. persist() is called before each
+// step's side effects (the orchestrator stores PAUSING and REPOINTING and
+// keeps the steps between in memory), so a restarted cutoverd can tell, from
+// the stored FlipStep alone, whether to undo (before DRAINED) or finish
+// (DRAINED and later: green has the whole seal, so going forward is safe).
 //
 // A rollback runs the same protocol the other way (direction GREEN_TO_BLUE):
 // pause -> fence green -> seal green's outbox -> replay the tail onto blue ->

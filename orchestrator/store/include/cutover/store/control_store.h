@@ -75,15 +75,8 @@ class ControlStore {
   // Saves progress without a phase change or a timeline row (copy progress,
   // replay stats, flip step markers, approval flag); same lease rule. The
   // stored phase must equal updated.phase (FailedPrecondition otherwise), so a
-  // progress write can never undo a concurrent transition. `durable` false:
-  // the commit does not wait for the WAL flush (synchronous_commit off) — for
-  // markers whose loss in a crash of the control database is harmless (the
-  // state before them is as safe), written while clients wait.
-  virtual absl::StatusOr<StoredCutover> Save(const cutover::v1::Cutover& updated, absl::string_view holder,
-                                             bool durable) = 0;
-  absl::StatusOr<StoredCutover> Save(const cutover::v1::Cutover& updated, absl::string_view holder) {
-    return Save(updated, holder, /*durable=*/true);
-  }
+  // progress write can never undo a concurrent transition.
+  virtual absl::StatusOr<StoredCutover> Save(const cutover::v1::Cutover& updated, absl::string_view holder) = 0;
   // Appends a timeline row without a phase change (from == to), e.g. a
   // refused approve or a flip retry, with the same lease rule as Save. Also
   // bumps the version.
