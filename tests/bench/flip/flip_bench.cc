@@ -442,7 +442,7 @@ std::string Tables(const Options& o, const std::map<char, std::vector<Run>>& run
         s["step " + step].push_back(ms);
         if (step != "pause") in_steps += ms;
       }
-      // Outside the step timers: mostly the flip-step markers persisted to the control store.
+      // Outside the step timers: mostly the two flip-step markers stored in the control store.
       s["between steps"].push_back(r.flip_gap_ms - in_steps);
       failed[side] += r.failed + r.aborted_clients;
     }
@@ -501,7 +501,7 @@ std::string Tables(const Options& o, const std::map<char, std::vector<Run>>& run
   for (const char* step : {"pause", "fence", "seal", "drain", "repoint", "resume"})
     row(step, absl::StrCat("step ", step));
   a.erase("between steps");  // (a) has nothing between its steps
-  row("outside the steps (4 flip-step markers persisted to the control store)", "between steps");
+  row("outside the steps (the PAUSING and REPOINTING markers stored in the control store)", "between steps");
   row("**paused -> resumed**", "flip gap");
   absl::StrAppend(&t,
                   absl::StrFormat("\n(b) tail events applied during the drain: median %.0f, worst %.0f\n\n",
