@@ -18,7 +18,7 @@
 #     --queue Q      postgres (embedded, durable; default) or kafka (librdkafka's mock
 #                    cluster: NOT durable, for demos and tests only)
 #     --rate N       client operations per second (default 150)
-#     --keep         leave the sandbox running at the end
+#     --keep         leave the sandbox and cutoverd running at the end (prints how to stop them)
 #     --skip-setup   do not run deploy/setup.sh (packages installed, build/ up to date)
 #     --work DIR     working directory (default: a new /tmp/cutover-quickstart-*)
 set -euo pipefail
@@ -61,15 +61,16 @@ pids=()
 
 cleanup() {
   local code=$?
-  # Our own processes, by pid (never by name).
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$keep" -eq 0 ]; then
+    # Our own processes, by pid (never by name).
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     "$bin/deploy/sandbox/cutover-sandbox" stop --dir "$sandbox" >/dev/null 2>&1 || true
     [ "$code" -eq 0 ] && rm -rf "$work"
     [ "$code" -ne 0 ] && echo "logs kept in $work (cutoverd.log, loadgen.log, ...)" >&2
   else
-    echo "sandbox left running in $sandbox (stop: $bin/deploy/sandbox/cutover-sandbox stop --dir $sandbox)"
+    echo "left running: cutoverd on 127.0.0.1:$(cat "$work/cutoverd.port" 2>/dev/null) and the sandbox in $sandbox"
+    echo "stop them with: kill ${pids[*]}; $bin/deploy/sandbox/cutover-sandbox stop --dir $sandbox"
   fi
   exit "$code"
 }
@@ -207,6 +208,10 @@ jq -r --arg id "$id" --arg queue "$queue" --argjson failed "$failed_tx" --arg cl
   "client tx failed   \($failed)",
   "independent check  \($check[0].verdict // "no verdict")"
 ' "$work/report.json"
+# The same for machines: the cutover report, the clients' summary and the check.
+jq -n --slurpfile r "$work/report.json" --slurpfile l "$work/loadgen.json" --slurpfile c "$work/check.json" \
+  '{report: $r[0], clients: $l[0], check: $c[0]}' >"$work/result.json"
+[ "$keep" -eq 1 ] && echo "machine-readable result: $work/result.json"
 if [ "$check_code" -ne 0 ] || [ "$failed_tx" != "0" ]; then
   echo "quickstart: FAILED (check exit $check_code, $failed_tx failed client transactions)" >&2
   exit 1
