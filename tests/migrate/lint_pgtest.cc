@@ -154,5 +154,53 @@ TEST_F(LintPgTest, NonTransactionalStatementsFailUnderPsqlDashOne) {
   }
 }
 
+// ADD PRIMARY KEY USING INDEX on a nullable column runs an implicit SET NOT
+// NULL: PostgreSQL scans the table (a NULL row makes it fail), and the
+// linter calls it an error; with the column NOT NULL it passes both.
+TEST_F(LintPgTest, PrimaryKeyOnANullableColumnScansTheTable) {
+  ASSERT_NO_FATAL_FAILURE(
+      testing::ExecOrDie(db_.green,
+                         "CREATE TABLE k (id int NOT NULL, nid uuid);"
+                         "INSERT INTO k SELECT g, gen_random_uuid() FROM generate_series(1, 5000) g;"
+                         "INSERT INTO k VALUES (0, NULL);"
+                         "CREATE UNIQUE INDEX k_uq ON k (id, nid);"
+                         "CREATE UNIQUE INDEX k_id_uq ON k (id);"));
+  const std::string key = "ALTER TABLE k ADD CONSTRAINT k_pkey PRIMARY KEY USING INDEX k_uq;";
+  std::vector<SqlFile> files = {
+      {"0000.sql", "CREATE TABLE k (id int NOT NULL, nid uuid);"},
+      {"0001.sql",
+       "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY k_uq ON k (id, nid);\n"
+       "CREATE UNIQUE INDEX CONCURRENTLY k_id_uq ON k (id);"},
+      {"0002.sql", "SET lock_timeout = '5s';\n" + key}};
+  EXPECT_TRUE(HasError(LintFiles(files), "set-not-null-without-check"));
+  CommandResult r = Psql(db_.green, key);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("contains null values"));
+
+  files.back().body =
+      "SET lock_timeout = '5s';\nALTER TABLE k ADD CONSTRAINT k_pkey PRIMARY KEY USING INDEX k_id_uq;";
+  EXPECT_EQ(LintFiles(files).findings_size(), 0);
+  EXPECT_EQ(Psql(db_.green, files.back().body).exit_code, 0);
+}
+
+// A foreign key declared in CREATE TABLE locks the referenced (existing)
+// table SHARE ROW EXCLUSIVE until the transaction ends: a writer of it with
+// lock_timeout times out while the file's transaction is still open.
+TEST_F(LintPgTest, NewTableForeignKeyLocksTheReferencedTableUntilCommit) {
+  const std::string file =
+      "SET lock_timeout = '5s';\n"
+      "CREATE TABLE f (nid uuid REFERENCES networks (id));\n"
+      "INSERT INTO f SELECT id FROM networks;\n";
+  v1::MigrationLintReport report = LintFiles({{"0001.sql", file}});
+  EXPECT_TRUE(HasError(report, "foreign-key-not-valid"));
+  // Run the file, then, still in its transaction, ask pg_locks what it holds.
+  CommandResult r =
+      Psql(db_.green, file +
+                          "SELECT 'held:' || mode FROM pg_locks WHERE pid = pg_backend_pid() "
+                          "AND relation = 'networks'::regclass AND mode = 'ShareRowExclusiveLock';");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("held:ShareRowExclusiveLock"));
+}
+
 }  // namespace
 }  // namespace cutover::migrate

@@ -91,8 +91,9 @@ TEST(CreateIndexRule, UniqueOrPrimaryKeyConstraintBuildsAnIndexUnlessUsingIndex)
       LintSql("SET lock_timeout = '5s';\nALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);");
   ASSERT_THAT(Found(r), ElementsAre("create-index-not-concurrently:2"));
   EXPECT_THAT(r.findings(0).message(), HasSubstr("USING INDEX"));
+  // (and a warning that id may not be NOT NULL yet: see SetNotNullRule)
   EXPECT_THAT(Hazards("ALTER TABLE users ADD PRIMARY KEY (id);"),
-              ElementsAre("create-index-not-concurrently:1"));
+              ElementsAre("set-not-null-without-check:1", "create-index-not-concurrently:1"));
   EXPECT_THAT(Hazards("ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_uq;"),
               IsEmpty());
 }
@@ -280,6 +281,92 @@ TEST(SetNotNullRule, NewTableIsFine) {
   EXPECT_THAT(Hazards("CREATE TABLE t (a int);\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"), IsEmpty());
 }
 
+TEST(SetNotNullRule, PrimaryKeyUsingIndexOnAColumnAddedNullableIsAnError) {
+  // The set from the bug report: nid added nullable, the key attached later.
+  v1::MigrationLintReport r = LintFiles(
+      {{"0001.sql", "SET lock_timeout = '5s';\nALTER TABLE hydra_client ADD COLUMN nid uuid;"},
+       {"0002.sql",
+        "-- cutover:no-transaction\n"
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS hydra_client_id_nid_uq ON hydra_client (id, nid);"},
+       {"0003.sql",
+        "SET lock_timeout = '5s';\n"
+        "ALTER TABLE hydra_client DROP CONSTRAINT hydra_client_pkey;\n"
+        "ALTER TABLE hydra_client ADD CONSTRAINT hydra_client_pkey PRIMARY KEY USING INDEX "
+        "hydra_client_id_nid_uq;"}});
+  ASSERT_THAT(Found(r), ElementsAre("set-not-null-without-check:3"));
+  EXPECT_EQ(r.findings(0).file(), "0003.sql");
+  EXPECT_EQ(r.findings(0).severity(), v1::LINT_SEVERITY_ERROR);
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("makes column nid NOT NULL"));
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("CHECK (nid IS NOT NULL) NOT VALID"));
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("make sure id is already NOT NULL"));
+  // ADD PRIMARY KEY (cols) on an existing table: the index build and the scan.
+  EXPECT_THAT(HazardsInFiles({{"0001.sql", "ALTER TABLE t ADD COLUMN k int;"},
+                              {"0002.sql", "ALTER TABLE t ADD PRIMARY KEY (k);"}}),
+              ElementsAre("set-not-null-without-check:1", "create-index-not-concurrently:1"));
+  // A table created earlier in the set with a nullable column.
+  EXPECT_THAT(HazardsInFiles(
+                  {{"0001.sql", "CREATE TABLE t (k int, v text);"},
+                   {"0002.sql", "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_k ON t (k);"},
+                   {"0003.sql", "\nALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_k;"}}),
+              ElementsAre("set-not-null-without-check:2"));
+}
+
+TEST(SetNotNullRule, PrimaryKeyOnColumnsKnownNotNullIsFine) {
+  const SqlFile index{"0002.sql",
+                      "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_k ON t (k);"};
+  const SqlFile key{"0003.sql", "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_k;"};
+  // Declared NOT NULL when created in the set.
+  EXPECT_THAT(HazardsInFiles({{"0001.sql", "CREATE TABLE t (k int NOT NULL);"}, index, key}), IsEmpty());
+  // SET NOT NULL earlier in the set (after a validated CHECK).
+  EXPECT_THAT(HazardsInFiles({{"0001.sql",
+                               "ALTER TABLE t ADD COLUMN k int;\n"
+                               "ALTER TABLE t ADD CONSTRAINT t_k_nn CHECK (k IS NOT NULL) NOT VALID;"},
+                              {"0001b.sql", "ALTER TABLE t VALIDATE CONSTRAINT t_k_nn;"},
+                              {"0001c.sql", "ALTER TABLE t ALTER COLUMN k SET NOT NULL;"},
+                              index,
+                              key}),
+              IsEmpty());
+  // The validated CHECK alone.
+  EXPECT_THAT(HazardsInFiles({{"0001.sql",
+                               "ALTER TABLE t ADD COLUMN k int;\n"
+                               "ALTER TABLE t ADD CONSTRAINT t_k_nn CHECK (k IS NOT NULL) NOT VALID;"},
+                              {"0001b.sql", "ALTER TABLE t VALIDATE CONSTRAINT t_k_nn;"},
+                              index,
+                              key}),
+              IsEmpty());
+  // ADD COLUMN ... NOT NULL DEFAULT, and a table created in the same file.
+  EXPECT_THAT(
+      HazardsInFiles({{"0001.sql", "ALTER TABLE t ADD COLUMN k int NOT NULL DEFAULT 0;"}, index, key}),
+      IsEmpty());
+  EXPECT_THAT(Hazards("CREATE TABLE t (k int);\nALTER TABLE t ADD PRIMARY KEY (k);"), IsEmpty());
+  // UNIQUE USING INDEX does not make anything NOT NULL.
+  EXPECT_THAT(HazardsInFiles({{"0001.sql", "ALTER TABLE t ADD COLUMN k int;"},
+                              index,
+                              {"0003.sql", "ALTER TABLE t ADD CONSTRAINT t_k UNIQUE USING INDEX t_k;"}}),
+              IsEmpty());
+  // DROP NOT NULL makes it nullable again.
+  EXPECT_THAT(HazardsInFiles({{"0001.sql", "CREATE TABLE t (k int NOT NULL);"},
+                              {"0001b.sql", "ALTER TABLE t ALTER COLUMN k DROP NOT NULL;"},
+                              index,
+                              key}),
+              ElementsAre("set-not-null-without-check:1"));
+}
+
+TEST(SetNotNullRule, PrimaryKeyOnColumnsOfUnknownNullabilityIsAWarning) {
+  v1::MigrationLintReport r = LintFiles(
+      {{"0001.sql", "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_ab ON t (a, b);"},
+       {"0002.sql",
+        "SET lock_timeout = '5s';\n\nALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_ab;"}});
+  ASSERT_THAT(Found(r), ElementsAre("set-not-null-without-check:3"));
+  EXPECT_EQ(r.findings(0).severity(), v1::LINT_SEVERITY_WARNING);
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("columns a, b NOT NULL"));
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("Make sure they are already NOT NULL"));
+  EXPECT_EQ(r.errors(), 0);
+  // An index the set did not create: its columns are unknown too.
+  EXPECT_THAT(Hazards("ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX old_idx;"),
+              ElementsAre("set-not-null-without-check:1"));
+}
+
 // ----- foreign-key-not-valid, check-constraint-not-valid -----
 
 TEST(ForeignKeyRule, ForeignKeyWithoutNotValidIsAnError) {
@@ -302,8 +389,64 @@ TEST(ForeignKeyRule, NotValidThenValidateLaterIsFine) {
 
 TEST(ForeignKeyRule, NewTablesAreFine) {
   EXPECT_THAT(
-      Hazards("CREATE TABLE items (id int PRIMARY KEY, order_id int REFERENCES orders (id));\n"
+      Hazards("CREATE TABLE items (id int PRIMARY KEY, order_id int);\n"
               "ALTER TABLE items ADD CONSTRAINT items_fk FOREIGN KEY (order_id) REFERENCES orders (id);"),
+      IsEmpty());
+}
+
+TEST(ForeignKeyRule, NewTableReferencingAnExistingTableThenFilledIsAnError) {
+  v1::MigrationLintReport r = LintSql(
+      "SET lock_timeout = '5s';\n"
+      "CREATE TABLE flow (id int PRIMARY KEY,\n"
+      "  client_id int REFERENCES clients (id));\n"
+      "INSERT INTO flow SELECT id, id FROM old_flow;");
+  ASSERT_THAT(Found(r), ElementsAre("foreign-key-not-valid:2"));
+  EXPECT_EQ(r.findings(0).severity(), v1::LINT_SEVERITY_ERROR);
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("SHARE ROW EXCLUSIVE lock on clients"));
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("NOT VALID"));
+  // Table-level, filled by COPY, a CTE, or UPDATE; and ALTER ... ADD FK before the fill.
+  EXPECT_THAT(Hazards("CREATE TABLE f (c int, CONSTRAINT f_fk FOREIGN KEY (c) REFERENCES clients (id));\n"
+                      "COPY f FROM '/tmp/f.csv';"),
+              ElementsAre("foreign-key-not-valid:1"));
+  EXPECT_THAT(Hazards("CREATE TABLE f (c int REFERENCES clients);\n"
+                      "WITH s AS (SELECT id FROM clients) INSERT INTO public.f SELECT id FROM s;"),
+              ElementsAre("foreign-key-not-valid:1"));
+  EXPECT_THAT(Hazards("CREATE TABLE f (c int);\n"
+                      "ALTER TABLE f ADD CONSTRAINT f_fk FOREIGN KEY (c) REFERENCES clients (id) NOT VALID;\n"
+                      "INSERT INTO f SELECT id FROM clients;"),
+              ElementsAre("foreign-key-not-valid:2"));
+}
+
+TEST(ForeignKeyRule, NewTableReferencingAnExistingTableWithMoreWorkAfterIsAWarning) {
+  v1::MigrationLintReport r = LintSql(
+      "SET lock_timeout = '5s';\n"
+      "CREATE TABLE f (c int REFERENCES clients (id));\n"
+      "ALTER TABLE other ADD COLUMN x int;");
+  ASSERT_THAT(Found(r), ElementsAre("foreign-key-not-valid:2"));
+  EXPECT_EQ(r.findings(0).severity(), v1::LINT_SEVERITY_WARNING);
+}
+
+TEST(ForeignKeyRule, NewTableForeignKeyWithNothingAfterItIsFine) {
+  // Last statement (SET/COMMENT/COMMIT after it take no time), no-transaction
+  // file, referenced table created in the set, ADD FK last after the fill.
+  EXPECT_THAT(Hazards("CREATE TABLE f (c int REFERENCES clients (id));\n"
+                      "COMMENT ON TABLE f IS 'x';\nCOMMIT;"),
+              IsEmpty());
+  EXPECT_THAT(Hazards("-- cutover:no-transaction\n"
+                      "CREATE TABLE f (c int REFERENCES clients (id));\n"
+                      "INSERT INTO f SELECT id FROM clients;"),
+              IsEmpty());
+  EXPECT_THAT(HazardsInFiles({{"0001.sql", "CREATE TABLE networks (id int PRIMARY KEY);"},
+                              {"0002.sql",
+                               "CREATE TABLE f (n int REFERENCES networks (id));\n"
+                               "INSERT INTO f SELECT id FROM networks;"}}),
+              IsEmpty());
+  EXPECT_THAT(
+      Hazards("CREATE TABLE f (c int);\n"
+              "INSERT INTO f SELECT id FROM clients;\n"
+              "CREATE INDEX f_c ON f (c);\n"
+              "ALTER TABLE f ADD CONSTRAINT f_fk FOREIGN KEY (c) REFERENCES clients (id) NOT VALID;\n"
+              "ALTER TABLE f ADD CONSTRAINT f_fk2 FOREIGN KEY (c) REFERENCES clients (id) NOT VALID;"),
       IsEmpty());
 }
 

@@ -331,6 +331,7 @@ class Linter {
     report_.set_files(report_.files() + 1);
     file_ = &file;
     created_here_.clear();
+    new_table_fks_.clear();
     not_valid_here_.clear();
     allows_.clear();
     lock_timeout_set_ = false;
@@ -357,6 +358,7 @@ class Linter {
     for (size_t i = 0; i < stmts.size(); ++i) {
       stmt_ = &stmts[i];
       last_statement_ = i + 1 == stmts.size();
+      if (stmt_->tree) NoteLaterStatement(*stmt_->tree);
       if (!stmt_->tree) {
         Emit(stmt_->line, kSyntaxError, v1::LINT_SEVERITY_ERROR,
              absl::StrCat("PostgreSQL's grammar refuses this statement (", stmt_->error,
@@ -365,6 +367,7 @@ class Linter {
       }
       LintStatement(*stmt_->tree);
     }
+    ReportNewTableForeignKeys();
   }
 
   v1::MigrationLintReport Finish() {
@@ -480,6 +483,7 @@ class Linter {
       case pq::Node::kCreateTableAsStmt: {
         const auto& s = n.create_table_as_stmt();
         created_here_.push_back(RelOf(s.into().rel()));
+        created_in_set_.push_back(RelOf(s.into().rel()));
         if (s.objtype() == pq::OBJECT_MATVIEW) {
           SelectStar(absl::StrCat("CREATE MATERIALIZED VIEW ", RelOf(s.into().rel()).ToString()), s.query());
         }
@@ -554,15 +558,135 @@ class Linter {
   void OnCreateTable(const pq::CreateStmt& s) {
     const Rel rel = RelOf(s.relation());
     created_here_.push_back(rel);
+    created_in_set_.push_back(rel);
     for (const pq::Node& e : s.table_elts()) {
-      if (e.has_column_def())
-        column_types_[ColumnKey(rel, e.column_def().colname())] = TypeOf(e.column_def().type_name());
+      if (e.has_column_def()) {
+        const pq::ColumnDef& col = e.column_def();
+        column_types_[ColumnKey(rel, col.colname())] = TypeOf(col.type_name());
+        not_null_[ColumnKey(rel, col.colname())] = DeclaredNotNull(col);
+        for (const pq::Node& cn : col.constraints()) {
+          if (cn.has_constraint() && cn.constraint().contype() == pq::CONSTR_FOREIGN) {
+            NewTableForeignKey(rel, cn.constraint(), /*from_create=*/true);
+          }
+        }
+      } else if (e.has_constraint()) {
+        const pq::Constraint& c = e.constraint();
+        if (c.contype() == pq::CONSTR_PRIMARY) {
+          for (const std::string& k : ConstraintKeys(c)) not_null_[ColumnKey(rel, k)] = true;
+        } else if (c.contype() == pq::CONSTR_FOREIGN) {
+          NewTableForeignKey(rel, c, /*from_create=*/true);
+        }
+      }
+    }
+  }
+
+  static bool DeclaredNotNull(const pq::ColumnDef& col) {
+    if (col.is_not_null()) return true;
+    for (const pq::Node& cn : col.constraints()) {
+      if (!cn.has_constraint()) continue;
+      if (cn.constraint().contype() == pq::CONSTR_NOTNULL ||
+          cn.constraint().contype() == pq::CONSTR_PRIMARY) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  static std::vector<std::string> ConstraintKeys(const pq::Constraint& c) {
+    std::vector<std::string> keys;
+    for (const pq::Node& k : c.keys()) {
+      if (k.has_string()) keys.push_back(k.string().sval());
+    }
+    return keys;
+  }
+
+  bool CreatedInSet(const Rel& r) const {
+    return std::any_of(created_in_set_.begin(), created_in_set_.end(),
+                       [&](const Rel& c) { return c.Matches(r); });
+  }
+
+  // A foreign key declared on a table created in this file. Creating it
+  // takes SHARE ROW EXCLUSIVE on the referenced table, held until the file's
+  // transaction commits: writes to that table wait for everything the file
+  // does after it. Reported when the file ends (ReportNewTableForeignKeys),
+  // once it is known what follows. Only a referenced table that the set did
+  // not create counts: nobody else writes to one the set created (the
+  // application that uses it is not running before the set is applied).
+  void NewTableForeignKey(const Rel& table, const pq::Constraint& c, bool from_create) {
+    if (!in_transaction_ && !explicit_tx_open_) return;  // commits on its own right away
+    const Rel referenced = RelOf(c.pktable());
+    if (CreatedInSet(referenced)) return;
+    new_table_fks_.push_back(NewTableFk{table, referenced, stmt_->line, from_create,
+                                        c.conname().empty() ? "" : " " + c.conname()});
+  }
+
+  // Called with every statement before it is linted: what follows each
+  // pending new-table foreign key in the same transaction.
+  void NoteLaterStatement(const pq::Node& n) {
+    if (new_table_fks_.empty()) return;
+    switch (n.node_case()) {
+      case pq::Node::kVariableSetStmt:
+      case pq::Node::kVariableShowStmt:
+      case pq::Node::kTransactionStmt:
+      case pq::Node::kCommentStmt:
+        return;  // instant, takes no lock
+      default:
+        break;
+    }
+    std::vector<Rel> written;
+    if (n.has_copy_stmt() && n.copy_stmt().is_from() && n.copy_stmt().has_relation()) {
+      written.push_back(RelOf(n.copy_stmt().relation()));
+    }
+    Walk(n, [&](const google::protobuf::Message& m) {
+      if (const auto* i = dynamic_cast<const pq::InsertStmt*>(&m)) written.push_back(RelOf(i->relation()));
+      if (const auto* u = dynamic_cast<const pq::UpdateStmt*>(&m)) written.push_back(RelOf(u->relation()));
+      if (const auto* g = dynamic_cast<const pq::MergeStmt*>(&m)) written.push_back(RelOf(g->relation()));
+    });
+    for (NewTableFk& fk : new_table_fks_) {
+      fk.further = true;
+      if (std::any_of(written.begin(), written.end(), [&](const Rel& w) { return w.Matches(fk.table); })) {
+        fk.fills = true;
+      }
+    }
+  }
+
+  void ReportNewTableForeignKeys() {
+    for (const NewTableFk& fk : new_table_fks_) {
+      const std::string what =
+          fk.from_create
+              ? absl::StrCat("CREATE TABLE ", fk.table.ToString(),
+                             " declares a FOREIGN KEY to existing table ", fk.referenced.ToString())
+              : absl::StrCat("ADD CONSTRAINT", fk.name, " FOREIGN KEY on new table ", fk.table.ToString(),
+                             " references existing table ", fk.referenced.ToString());
+      const std::string lock =
+          absl::StrCat(": that takes a SHARE ROW EXCLUSIVE lock on ", fk.referenced.ToString(),
+                       ", held until this file's transaction commits, so every write to ",
+                       fk.referenced.ToString(), " waits for ");
+      const std::string safe =
+          ". Create the table without the foreign key, fill it, then ADD CONSTRAINT ... FOREIGN KEY ... NOT "
+          "VALID as the file's last statement and VALIDATE CONSTRAINT it in a later file";
+      if (fk.fills) {
+        Emit(fk.line, kForeignKey, v1::LINT_SEVERITY_ERROR,
+             absl::StrCat(what, lock, "the statements after it, which fill ", fk.table.ToString(), safe));
+      } else if (fk.further && fk.from_create) {
+        Emit(fk.line, kForeignKey, v1::LINT_SEVERITY_WARNING,
+             absl::StrCat(what, lock, "the rest of the file", safe,
+                          " (or put the CREATE TABLE last in its file, or alone)"));
+      }
     }
   }
 
   void OnCreateIndex(const pq::IndexStmt& s) {
     const Rel rel = RelOf(s.relation());
     const std::string kind = s.unique() ? "CREATE UNIQUE INDEX" : "CREATE INDEX";
+    if (s.unique() && !s.idxname().empty()) {
+      IndexInfo info{rel, {}};
+      for (const pq::Node& p : s.index_params()) {
+        if (p.has_index_elem() && !p.index_elem().name().empty())
+          info.columns.push_back(p.index_elem().name());
+      }
+      unique_indexes_[s.idxname()] = std::move(info);
+    }
     if (s.concurrent()) return NonTransactional(absl::StrCat(kind, " CONCURRENTLY"));
     if (CreatedHere(rel)) return;
     Error(kCreateIndex,
@@ -698,6 +822,10 @@ class Linter {
                              "SET NOT NULL (PostgreSQL 12+ uses the check and skips the scan) and drop the "
                              "CHECK"));
           }
+          not_null_[ColumnKey(rel, c.name())] = true;
+          break;
+        case pq::AT_DropNotNull:
+          not_null_[ColumnKey(rel, c.name())] = false;
           break;
         case pq::AT_AddConstraint:
           if (c.def().has_constraint()) OnAddConstraint(rel, c.def().constraint(), existing);
@@ -730,6 +858,7 @@ class Linter {
   void OnAddColumn(const Rel& rel, const pq::ColumnDef& col, bool existing) {
     const ColType type = TypeOf(col.type_name());
     column_types_[ColumnKey(rel, col.colname())] = type;
+    not_null_[ColumnKey(rel, col.colname())] = DeclaredNotNull(col);
     if (!existing) return;
     const std::string where =
         absl::StrCat("ADD COLUMN ", col.colname(), " on existing table ", rel.ToString());
@@ -862,8 +991,15 @@ class Linter {
         not_null_proven_.insert(ColumnKey(rel, col));
       }
     }
-    if (!existing) return;
+    if (!existing) {
+      if (c.contype() == pq::CONSTR_FOREIGN) NewTableForeignKey(rel, c, /*from_create=*/false);
+      if (c.contype() == pq::CONSTR_PRIMARY) {
+        for (const std::string& k : KeyColumns(rel, c)) not_null_[ColumnKey(rel, k)] = true;
+      }
+      return;
+    }
     const std::string con = c.conname().empty() ? "" : " " + c.conname();
+    if (c.contype() == pq::CONSTR_PRIMARY) PrimaryKeyNotNull(rel, c, con);
     switch (c.contype()) {
       case pq::CONSTR_FOREIGN:
         if (!c.skip_validation()) {
@@ -900,6 +1036,66 @@ class Linter {
     }
   }
 
+  // The key columns of a PRIMARY KEY / UNIQUE constraint: listed, or those of
+  // the index it attaches (empty when that index is not created in the set).
+  std::vector<std::string> KeyColumns(const Rel& rel, const pq::Constraint& c) const {
+    if (c.indexname().empty()) return ConstraintKeys(c);
+    auto it = unique_indexes_.find(c.indexname());
+    if (it == unique_indexes_.end() || !it->second.table.Matches(rel)) return {};
+    return it->second.columns;
+  }
+
+  // ADD PRIMARY KEY on an existing table sets every key column NOT NULL; for
+  // a column not already NOT NULL that is SET NOT NULL's full scan under
+  // ACCESS EXCLUSIVE (PostgreSQL does not use a validated CHECK here unless
+  // the column was SET NOT NULL first).
+  void PrimaryKeyNotNull(const Rel& rel, const pq::Constraint& c, const std::string& con) {
+    std::vector<std::string> cols = KeyColumns(rel, c);
+    std::vector<std::string> nullable, unknown;
+    for (const std::string& col : cols) {
+      const std::string key = ColumnKey(rel, col);
+      auto it = not_null_.find(key);
+      if (not_null_proven_.contains(key) || (it != not_null_.end() && it->second)) {
+        // already NOT NULL
+      } else if (it != not_null_.end()) {
+        nullable.push_back(col);
+      } else {
+        unknown.push_back(col);
+      }
+      not_null_[key] = true;
+    }
+    const std::string what = absl::StrCat("ADD CONSTRAINT", con, " PRIMARY KEY on ", rel.ToString());
+    auto safe = [&](const std::vector<std::string>& cs) {
+      std::vector<std::string> checks;
+      for (const std::string& col : cs) checks.push_back(absl::StrCat("CHECK (", col, " IS NOT NULL)"));
+      return absl::StrCat("first add ", absl::StrJoin(checks, ", "),
+                          " NOT VALID, VALIDATE it in a later file, SET NOT NULL, then add the key");
+    };
+    if (!nullable.empty()) {
+      Error(kSetNotNull,
+            absl::StrCat(what, ": the primary key makes column", nullable.size() > 1 ? "s " : " ",
+                         absl::StrJoin(nullable, ", "),
+                         " NOT NULL, which scans the table under ACCESS EXCLUSIVE; ", safe(nullable),
+                         unknown.empty() ? ""
+                                         : absl::StrCat(" (and make sure ", absl::StrJoin(unknown, ", "),
+                                                        " is already NOT NULL)")));
+    } else if (!unknown.empty() || (cols.empty() && !c.indexname().empty())) {
+      const std::string which = cols.empty() ? absl::StrCat("the columns of index ", c.indexname())
+                                             : absl::StrCat("column", unknown.size() > 1 ? "s " : " ",
+                                                            absl::StrJoin(unknown, ", "));
+      Warn(kSetNotNull,
+           absl::StrCat(
+               what, ": the primary key makes ", which, " NOT NULL, and these migrations do not say whether ",
+               unknown.size() == 1 ? "it already is" : "they already are",
+               "; if not, that scans the table under ACCESS EXCLUSIVE. Make sure ",
+               unknown.size() == 1 ? "it is" : "they are", " already NOT NULL (if not",
+               cols.empty() ? ": first add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later "
+                              "file, SET NOT NULL, then add the key"
+                            : ": " + safe(unknown),
+               ")"));
+    }
+  }
+
   void OnValidate(const Rel& rel, const std::string& name) {
     const std::string key = ColumnKey(rel, name);
     if (auto it = pending_checks_.find(key); it != pending_checks_.end()) {
@@ -925,12 +1121,31 @@ class Linter {
   absl::flat_hash_map<std::string, ColType> column_types_;        // "table.col"
   absl::flat_hash_map<std::string, std::string> pending_checks_;  // "table.constraint" -> col (NOT VALID)
   absl::flat_hash_set<std::string> not_null_proven_;  // "table.col" with a valid IS NOT NULL check
+  // "table.col" -> declared NOT NULL, for columns these migrations declared
+  // (CREATE TABLE, ADD COLUMN) or changed (SET/DROP NOT NULL, PRIMARY KEY).
+  absl::flat_hash_map<std::string, bool> not_null_;
+  struct IndexInfo {
+    Rel table;
+    std::vector<std::string> columns;  // plain columns only (no expressions)
+  };
+  absl::flat_hash_map<std::string, IndexInfo> unique_indexes_;  // by index name
+  std::vector<Rel> created_in_set_;
 
   // The current file and statement.
   const SqlFile* file_ = nullptr;
   const Statement* stmt_ = nullptr;
   bool last_statement_ = false;
   std::vector<Rel> created_here_;
+  struct NewTableFk {
+    Rel table;       // created in this file
+    Rel referenced;  // not created in the set
+    int line;
+    bool from_create;      // declared in CREATE TABLE (else ALTER TABLE ADD CONSTRAINT)
+    std::string name;      // " conname" or ""
+    bool further = false;  // a statement that takes time or locks follows, same transaction
+    bool fills = false;    // a later statement writes rows into `table`
+  };
+  std::vector<NewTableFk> new_table_fks_;
   std::vector<std::string> not_valid_here_;  // "table.constraint"
   std::vector<Allow> allows_;
   bool in_transaction_ = true;
