@@ -108,6 +108,27 @@ TEST(LedgerTest, AppendsWholeFlushedLines) {
   EXPECT_FALSE(Ledger::Open("/nonexistent-dir/ledger").ok());
 }
 
+// json_util would print a non-UTF-8 key as "" and say OK: Append refuses it
+// instead, and writes nothing. A newline in a key stays escaped on one line.
+TEST(LedgerTest, RefusesAKeyThatIsNotUtf8) {
+  const std::string path = ::testing::TempDir() + "/loadgen_ledger_utf8_test.jsonl";
+  auto ledger = Ledger::Open(path);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  LedgerEntry e{absl::FromUnixSeconds(1700000000), Schema::k2x, RevocationKind::kClient, "bad\xff"};
+  absl::Status st = (*ledger)->Append(e);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("not UTF-8"));
+  EXPECT_EQ(FormatLedgerLine(e), "");
+  e.key = "two\nlines";
+  ASSERT_TRUE((*ledger)->Append(e).ok());
+  EXPECT_EQ((*ledger)->lines(), 1);
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(check::ParseLedgerLine(lines[0], path, 1)->key, "two\nlines");
+}
+
 TEST(LatencyHistogramTest, PercentilesWithinBucketPrecision) {
   LatencyHistogram h;
   EXPECT_EQ(h.Percentile(0.5), absl::ZeroDuration());

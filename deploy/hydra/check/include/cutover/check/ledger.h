@@ -10,10 +10,16 @@
 // client (key = client id). The format is fixed by the loadgen; what the
 // checker makes of each kind: docs/cutover-check.md.
 //
-// Parsing is strict: a line that is not exactly such an object (unknown
-// schema or kind, empty key, bad time, trailing text, blank line) is an
-// InvalidArgument naming "file:line" and what was expected; nothing is
-// skipped. Unknown extra members are allowed (the loadgen may add some).
+// A line is read with protobuf's json_util as a cutover.v1.LedgerEntry
+// (proto/cutover/v1/loadgen.proto), then its values are checked. Parsing
+// is strict: a line that is not such an object (blank line, invalid JSON,
+// trailing text, an unknown member, a value that is not a string, unknown
+// schema or kind, a time that is not RFC 3339, a missing member, where an
+// empty string counts as missing) is an InvalidArgument
+// "<file>:<line>: expected <the format>; <what is wrong>", naming the
+// member where one is at fault; nothing is skipped. What json_util lets
+// through: JSON whitespace, a member given twice (the last one counts) and
+// `null` (= missing).
 //
 // Thread-safety: the free functions are thread-safe; a LedgerReader or
 // GreenRevocations belongs to one thread at a time.

@@ -15,7 +15,11 @@
 //           "login_session" key = the login session id
 //           "client"        key = the client id
 //
-// Members appear in this order, with no spaces; strings are JSON-escaped.
+// Each line is the proto3 JSON of cutover.v1.LedgerEntry
+// (proto/cutover/v1/loadgen.proto) printed by protobuf's json_util: members
+// in this order, no spaces, strings JSON-escaped (json_util also writes
+// '<', '>', '&'... as \uXXXX; any JSON reader takes both). The key must be
+// UTF-8, which every Hydra identifier is.
 // Revocations whose target was already revoked or absent are recorded too
 // (they committed, and the target is revoked afterwards).
 //
@@ -53,7 +57,8 @@ struct LedgerEntry {
   std::string key;
 };
 
-// One line of the ledger, without the trailing newline. The reader is
+// One line of the ledger, without the trailing newline; "" if the key is
+// not UTF-8 (Append refuses such an entry). The reader is
 // cutover::check::ParseLedgerLine (deploy/hydra/check), which the loadgen's
 // tests use on what this writes.
 std::string FormatLedgerLine(const LedgerEntry& entry);
@@ -67,6 +72,7 @@ class Ledger {
 
   // Appends one line and flushes it to the kernel (fflush, not fsync: the
   // ledger survives a crash of this process, not of the machine).
+  // InvalidArgument, nothing written, when the key is not UTF-8.
   absl::Status Append(const LedgerEntry& entry);
   int64_t lines() const;
   const std::string& path() const { return path_; }
