@@ -582,7 +582,9 @@ TEST(HydraMigrationsLintTest, LinterFindsNothing) {
   for (const auto& f : report->findings()) absl::StrAppend(&findings, migrate::FormatFinding(f), "\n");
   EXPECT_FALSE(migrate::HasErrors(*report)) << findings;
   EXPECT_EQ(report->findings_size(), 0) << findings;
-  EXPECT_EQ(report->suppressed(), 0);
+  // 0008_keys.sql allows set-not-null-without-check on the three primary keys
+  // over Hydra 1.11 key columns (NOT NULL there, which the linter cannot see).
+  EXPECT_EQ(report->suppressed(), 3);
   std::cout << "lint: " << migrate::Summary(*report) << "\n";
 }
 

@@ -16,6 +16,8 @@
 SET lock_timeout = '5s';
 
 ALTER TABLE hydra_client DROP COLUMN pk;
+-- Hydra 1.11 declares this key column NOT NULL (schema-1.11.sql): the key adds no scan.
+-- cutover:allow set-not-null-without-check
 ALTER TABLE hydra_client ADD CONSTRAINT hydra_client_pkey PRIMARY KEY USING INDEX hydra_client_id_nid_uq;
 
 ALTER TABLE hydra_jwk DROP CONSTRAINT hydra_jwk_pkey;
@@ -24,11 +26,15 @@ ALTER TABLE hydra_jwk ADD CONSTRAINT hydra_jwk_pkey PRIMARY KEY USING INDEX hydr
 
 ALTER TABLE hydra_oauth2_obfuscated_authentication_session
   DROP CONSTRAINT hydra_oauth2_obfuscated_authentication_session_pkey;
+-- Hydra 1.11 declares these key columns NOT NULL (schema-1.11.sql): the key adds no scan.
+-- cutover:allow set-not-null-without-check
 ALTER TABLE hydra_oauth2_obfuscated_authentication_session
   ADD CONSTRAINT hydra_oauth2_obfuscated_authentication_session_pkey
   PRIMARY KEY USING INDEX hydra_oauth2_obfuscated_authentication_session_pk_uq;
 
 ALTER TABLE hydra_oauth2_jti_blacklist DROP CONSTRAINT hydra_oauth2_jti_blacklist_pkey;
+-- Hydra 1.11 declares this key column NOT NULL (schema-1.11.sql): the key adds no scan.
+-- cutover:allow set-not-null-without-check
 ALTER TABLE hydra_oauth2_jti_blacklist
   ADD CONSTRAINT hydra_oauth2_jti_blacklist_pkey PRIMARY KEY USING INDEX hydra_oauth2_jti_blacklist_pk_uq;
 
