@@ -334,6 +334,34 @@ TEST_F(OrchestratorTest, FailedUndoStopsInFailedWithTheCommandToRun) {
   ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
 }
 
+// A repoint that fails, then an undo that fails after letting clients back
+// onto blue (fence lowered, resumed): blue may now hold writes after the
+// seal, so resume must retry the undo (back to READY, a fresh flip reseals),
+// never finish forward from the stored REPOINTING marker.
+TEST_F(OrchestratorTest, ResumeAfterAFailedUndoAtRepointUndoesNeverFinishesForward) {
+  Orchestrator* o = NewOrchestrator("d1");
+  o->Start();
+  const std::string id = StartCutover(o, TestPlan(false));
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_READY));
+  fake_.router_.FailAlways("repoint", absl::FailedPreconditionError("config not writable"));
+  ASSERT_TRUE(o->Approve(id, "", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_FAILED));
+  EXPECT_THAT(Get(id).reason(), HasSubstr("undo failed"));
+  EXPECT_FALSE(fake_.fence_.raised()) << "the undo lowered the fence before failing at the repoint";
+  EXPECT_FALSE(fake_.router_.paused());
+  EXPECT_EQ(Get(id).flip_step(), v1::FLIP_STEP_PAUSING) << "stored so that resume undoes";
+  fake_.router_.Clear("repoint");
+  const int seals = fake_.Count("seal");
+  ASSERT_TRUE(o->Resume(id, "config fixed", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_READY));
+  EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
+  EXPECT_EQ(fake_.Count("seal"), seals) << "no forward finish";
+  // The next flip seals again, covering blue's writes since the undo.
+  ASSERT_TRUE(o->Approve(id, "", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
+  EXPECT_EQ(fake_.Count("seal"), seals + 1);
+}
+
 TEST_F(OrchestratorTest, TransientErrorsAreRetriedPermanentOnesFail) {
   Orchestrator* o = NewOrchestrator("d1");
   o->Start();

@@ -91,6 +91,7 @@ FlipOutcome RunFlip(const FlipContext& ctx) {
     }
     r.set_failure_reason(why);
     spdlog::warn("flip failed at {}: {}; undoing", std::string(step), st.ToString());
+    out.undo_attempted = true;
     out.undo_status = UndoFlip(ctx);
     if (paused_at != absl::InfinitePast()) *r.mutable_write_gap() = ToProto(clock->Now() - paused_at);
     return out;
@@ -200,6 +201,7 @@ FlipOutcome RecoverFlip(const FlipContext& ctx, cutover::v1::FlipStep step, cuto
   out.result.set_succeeded(false);
   out.result.set_failure_reason(absl::StrCat("cutoverd restarted during the flip (at ",
                                              cutover::v1::FlipStep_Name(step), "); flip undone"));
+  out.undo_attempted = true;
   out.undo_status = UndoFlip(ctx);
   record_gap();
   return out;

@@ -730,6 +730,8 @@ class Worker {
                    absl::StrCat(out.result.failure_reason(), "; undo failed: ", out.undo_status.ToString()),
                    [&](Cutover& n) {
                      *n.mutable_flip() = out.result;
+                     // Resume must retry the undo, never finish forward.
+                     if (out.undo_attempted) n.set_flip_step(v1::FLIP_STEP_PAUSING);
                      n.set_failed_phase(v1::PHASE_FLIPPING);
                      n.set_next_step(absl::StrCat(
                          "check the router and blue's fence by hand (RESUME in PgBouncer; "
@@ -768,8 +770,9 @@ class Worker {
     if (Doc().replay().dead_letters() > 0) {
       return Failed("DRAINING", absl::FailedPreconditionError(absl::StrCat(
                                     Doc().replay().dead_letters(), " dead-lettered event(s) on green need an operator")),
-                    absl::StrCat("inspect cutover_replay.dead_letters on green, apply them by hand, then "
-                                 "`cutoverctl resume ",
+                    absl::StrCat("inspect cutover_replay.dead_letters on green, apply them by hand, archive and "
+                                 "delete those rows (they are counted while present: docs/runbooks/dead-letters.md), "
+                                 "then `cutoverctl resume ",
                                  id_, "`"));
     }
     backend_->StopReplayer(kForward);
@@ -951,6 +954,7 @@ class Worker {
                    absl::StrCat(out.result.failure_reason(), "; undo failed: ", out.undo_status.ToString()),
                    [&](Cutover& n) {
                      *n.mutable_rollback() = out.result;
+                     if (out.undo_attempted) n.set_rollback_step(v1::FLIP_STEP_PAUSING);
                      n.set_failed_phase(v1::PHASE_ROLLING_BACK);
                      n.set_next_step(absl::StrCat(
                          "check the router (RESUME in PgBouncer) and green's fence by hand (ALTER DATABASE ... RESET "

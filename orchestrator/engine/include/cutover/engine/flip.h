@@ -45,6 +45,10 @@ struct FlipContext {
 struct FlipOutcome {
   cutover::v1::FlipResult result;
   absl::Status undo_status;  // OK unless an undo step failed
+  // An undo ran (even partly): clients may have been let back onto the
+  // source, so the flip must never be finished forward from its stored step
+  // (the source may hold writes after the seal); retry the undo instead.
+  bool undo_attempted = false;
 };
 FlipOutcome RunFlip(const FlipContext& ctx);
 
