@@ -571,6 +571,9 @@ int CmdWait(const Client& c, const std::string& id, const std::string& phases_te
   if (timeout != absl::InfiniteDuration()) ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::WatchRequest req;
   req.set_id(id);
+  // Waiting for a rollback: a COMPLETED cutover with its window open is not over.
+  const bool follow = want.count(v1::PHASE_ROLLING_BACK) > 0 || want.count(v1::PHASE_ROLLED_BACK) > 0;
+  req.set_follow_rollback(follow);
   auto reader = c.stub()->Watch(&ctx, req);
   v1::WatchEvent ev;
   v1::Phase last = v1::PHASE_UNSPECIFIED;
@@ -585,7 +588,8 @@ int CmdWait(const Client& c, const std::string& id, const std::string& phases_te
         std::cout << "cutover " << id << " reached " << PhaseName(last) << "\n";
       }
       rc = kOk;
-    } else if (IsTerminal(last) || last == v1::PHASE_FAILED) {
+    } else if ((IsTerminal(last) && !(follow && last == v1::PHASE_COMPLETED && cut.reverse_capture_installed())) ||
+               last == v1::PHASE_FAILED) {
       std::cerr << "cutoverctl: wait " << id << ": cutover ended in " << PhaseName(last)
                 << (cut.reason().empty() ? "" : " (" + cut.reason() + ")") << ", not "
                 << absl::StrJoin(want_names, " or ") << "\n";

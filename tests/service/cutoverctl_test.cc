@@ -315,6 +315,32 @@ TEST_F(CutoverctlTest, WatchPrintsOneJsonLinePerEventWhenNotATty) {
   EXPECT_THAT(transitions, ::testing::ElementsAre(v1::PHASE_READY, v1::PHASE_COMPLETED));
 }
 
+// `wait --phase rolled_back` follows a rollback that starts from COMPLETED
+// while the rollback window is open; without an open window COMPLETED is
+// final (exit 5).
+TEST_F(CutoverctlTest, WaitFollowsARollbackFromCompletedWhileTheWindowIsOpen) {
+  server_.api.MutateForTest("c1", [](v1::Cutover& c) {
+    c.set_phase(v1::PHASE_COMPLETED);
+    c.set_reverse_capture_installed(true);
+  });
+  std::thread driver([&] {
+    if (!Eventually([&] { return server_.api.waiters() > 0; })) return;
+    server_.api.SetPhaseForTest("c1", v1::PHASE_ROLLING_BACK);
+    server_.api.SetPhaseForTest("c1", v1::PHASE_ROLLED_BACK);
+  });
+  CommandResult r = Ctl({"wait", "c1", "--phase", "rolled_back", "--timeout", "30s"}, kViewerToken);
+  driver.join();
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("reached ROLLED_BACK"));
+  // Window closed: COMPLETED is the end.
+  server_.api.MutateForTest("c1", [](v1::Cutover& c) {
+    c.set_phase(v1::PHASE_COMPLETED);
+    c.set_reverse_capture_installed(false);
+  });
+  CommandResult closed = Ctl({"wait", "c1", "--phase", "rolled_back", "--timeout", "30s"}, kViewerToken);
+  EXPECT_EQ(closed.exit_code, 5) << closed.out << closed.err;
+}
+
 // On a terminal, watch draws the history, then a status block with progress
 // bars that it redraws in place (cursor up + clear) on every event. Run under
 // script(1) (util-linux, in every Debian) so stdout is a real pseudo-terminal.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -52,6 +53,13 @@ class FakeCutoverApi : public engine::CutoverApi {
   }
 
   // Moves a cutover to `phase` with a timeline row, as the engine would.
+  // Arbitrary change of the stored cutover (bumps the version, wakes watchers).
+  void MutateForTest(const std::string& id, const std::function<void(v1::Cutover&)>& f) {
+    absl::MutexLock l(&mu_);
+    f(cutovers_[id]);
+    ++version_;
+  }
+
   void SetPhaseForTest(const std::string& id, v1::Phase phase, const std::string& reason = "") {
     absl::MutexLock l(&mu_);
     MoveLocked(id, phase, "cutoverd", "phase-complete", reason);

@@ -144,9 +144,14 @@ grpc::Status CutoverServiceImpl::Watch(grpc::ServerContext* context, const v1::W
   *first.mutable_cutover() = view->cutover;
   if (!writer->Write(first)) return grpc::Status::OK;  // client went away
   int64_t version = view->version;
-  v1::Phase phase = view->cutover.phase();
+  // A COMPLETED cutover whose rollback window is open may still roll back.
+  auto final = [&](const v1::Cutover& c) {
+    if (request->follow_rollback() && c.phase() == v1::PHASE_COMPLETED && c.reverse_capture_installed()) return false;
+    return IsTerminalPhase(c.phase());
+  };
+  v1::Cutover current = view->cutover;
 
-  while (!IsTerminalPhase(phase)) {
+  while (!final(current)) {
     if (context->IsCancelled())
       return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled by the client");
     auto now_version = api_->WaitForChange(id, version, absl::Now() + absl::Seconds(1));
@@ -157,7 +162,7 @@ grpc::Status CutoverServiceImpl::Watch(grpc::ServerContext* context, const v1::W
     auto rows = api_->ListTransitions(id, last_seq);
     if (!rows.ok()) return ToGrpcStatus(rows.status());
     version = std::max(*now_version, view->version);
-    phase = view->cutover.phase();
+    current = view->cutover;
     std::vector<v1::WatchEvent> events;
     for (v1::Transition& t : *rows) {
       if (t.seq() <= last_seq) continue;
