@@ -95,6 +95,48 @@ class CutoverServiceTest : public ::testing::Test {
   TestServer server_;
 };
 
+// The plan's secrets stay on the server: DSN passwords and Kafka credentials
+// are "***" in every Cutover a client receives (Get, List, Watch, CreatePlan).
+TEST_F(CutoverServiceTest, PlanSecretsNeverReachClients) {
+  server_.api.MutateForTest("c1", [](v1::Cutover& c) {
+    v1::Plan* p = c.mutable_plan();
+    p->mutable_blue()->set_dsn("host=blue user=app password=s3cret-blue dbname=hydra");
+    p->mutable_green()->set_dsn("postgresql://app:s3cret-green@green:5432/hydra");
+    p->mutable_router()->mutable_pgbouncer()->set_admin_dsn("host=pgb port=6432 password='s3cret admin'");
+    auto* props = p->mutable_queue()->mutable_kafka()->mutable_properties();
+    (*props)["sasl.password"] = "s3cret-kafka";
+    (*props)["ssl.key.password"] = "s3cret-key";
+    (*props)["security.protocol"] = "SASL_SSL";
+  });
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, kViewerToken);
+  v1::GetRequest req;
+  req.set_id("c1");
+  v1::Cutover got;
+  ASSERT_TRUE(server_.stub->Get(&ctx, req, &got).ok());
+  const std::string text = got.DebugString();
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_THAT(got.plan().blue().dsn(), HasSubstr("password='***'"));
+  EXPECT_THAT(got.plan().blue().dsn(), HasSubstr("blue"));
+  EXPECT_EQ(got.plan().queue().kafka().properties().at("sasl.password"), "***");
+  EXPECT_EQ(got.plan().queue().kafka().properties().at("security.protocol"), "SASL_SSL");
+  grpc::ClientContext lctx;
+  PrepareContext(&lctx, kViewerToken);
+  v1::ListResponse list;
+  ASSERT_TRUE(server_.stub->List(&lctx, v1::ListRequest(), &list).ok());
+  EXPECT_EQ(list.DebugString().find("s3cret"), std::string::npos);
+  grpc::ClientContext wctx;
+  PrepareContext(&wctx, kViewerToken);
+  v1::WatchRequest wreq;
+  wreq.set_id("c1");
+  auto reader = server_.stub->Watch(&wctx, wreq);
+  v1::WatchEvent ev;
+  ASSERT_TRUE(reader->Read(&ev));
+  EXPECT_EQ(ev.DebugString().find("s3cret"), std::string::npos);
+  wctx.TryCancel();
+  (void)reader->Finish();
+}
+
 TEST_F(CutoverServiceTest, NoTokenIsUnauthenticated) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, "");

@@ -1,9 +1,13 @@
 #include "cutover/service/cutover_service.h"
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "cutover/common/pg.h"
 #include "cutover/service/grpc_status.h"
 
 namespace cutover::service {
@@ -20,11 +24,39 @@ constexpr char kPrefix[] = "/cutover.v1.CutoverService/";
 
 std::string Method(const char* name) { return std::string(kPrefix) + name; }
 
+// Secrets never leave the server (docs/api.md): a plan's DSN passwords and
+// Kafka credentials are stored as given (the daemon needs them) but every
+// Cutover sent to a client has them replaced by "***".
+void RedactSecrets(v1::Cutover* c) {
+  v1::Plan* p = c->mutable_plan();
+  for (std::string* dsn : {p->mutable_blue()->mutable_dsn(), p->mutable_green()->mutable_dsn()}) {
+    if (!dsn->empty()) *dsn = pg::RedactDsn(*dsn);
+  }
+  if (p->queue().has_postgres()) {
+    auto* d = p->mutable_queue()->mutable_postgres()->mutable_dsn();
+    if (!d->empty()) *d = pg::RedactDsn(*d);
+  }
+  if (p->router().has_pgbouncer()) {
+    auto* d = p->mutable_router()->mutable_pgbouncer()->mutable_admin_dsn();
+    if (!d->empty()) *d = pg::RedactDsn(*d);
+  }
+  if (p->queue().has_kafka()) {
+    for (auto& [key, value] : *p->mutable_queue()->mutable_kafka()->mutable_properties()) {
+      const std::string k = absl::AsciiStrToLower(key);
+      if (absl::StrContains(k, "password") || absl::StrContains(k, "secret") || absl::StrContains(k, "sasl.jaas") ||
+          absl::StrContains(k, "oauthbearer.config")) {
+        value = "***";
+      }
+    }
+  }
+}
+
 // The answer of an API call as the RPC's response.
 template <typename T>
 grpc::Status Reply(absl::StatusOr<T> result, T* response) {
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
+  if constexpr (std::is_same_v<T, v1::Cutover>) RedactSecrets(response);
   return grpc::Status::OK;
 }
 
@@ -61,6 +93,7 @@ grpc::Status CutoverServiceImpl::Get(grpc::ServerContext* context, const v1::Get
   auto view = api_->Get(request->id());
   if (!view.ok()) return ToGrpcStatus(view.status());
   *response = std::move(view->cutover);
+  RedactSecrets(response);
   return grpc::Status::OK;
 }
 
@@ -71,7 +104,10 @@ grpc::Status CutoverServiceImpl::List(grpc::ServerContext* context, const v1::Li
   for (int p : request->phases()) phases.push_back(static_cast<v1::Phase>(p));
   auto list = api_->List(phases);
   if (!list.ok()) return ToGrpcStatus(list.status());
-  for (v1::Cutover& c : *list) *response->add_cutovers() = std::move(c);
+  for (v1::Cutover& c : *list) {
+    RedactSecrets(&c);
+    *response->add_cutovers() = std::move(c);
+  }
   return grpc::Status::OK;
 }
 
@@ -142,6 +178,7 @@ grpc::Status CutoverServiceImpl::Watch(grpc::ServerContext* context, const v1::W
   }
   v1::WatchEvent first;
   *first.mutable_cutover() = view->cutover;
+  RedactSecrets(first.mutable_cutover());
   if (!writer->Write(first)) return grpc::Status::OK;  // client went away
   int64_t version = view->version;
   // A COMPLETED cutover whose rollback window is open may still roll back.
@@ -169,10 +206,14 @@ grpc::Status CutoverServiceImpl::Watch(grpc::ServerContext* context, const v1::W
       last_seq = t.seq();
       v1::WatchEvent ev;
       *ev.mutable_cutover() = view->cutover;
+      RedactSecrets(ev.mutable_cutover());
       *ev.mutable_transition() = std::move(t);
       events.push_back(std::move(ev));
     }
-    if (events.empty()) *events.emplace_back().mutable_cutover() = view->cutover;
+    if (events.empty()) {
+      *events.emplace_back().mutable_cutover() = view->cutover;
+      RedactSecrets(events.back().mutable_cutover());
+    }
     for (const v1::WatchEvent& ev : events) {
       if (!writer->Write(ev)) return grpc::Status::OK;
     }
