@@ -200,6 +200,26 @@ TEST_F(OrchestratorTest, ManualApprovalWaitsInReadyAndIsAudited) {
   EXPECT_EQ(o->Approve(id, "", kOps).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Progress is saved only when it changed: a cutover waiting for approval
+// does not rewrite its document (and wake every watcher) each second.
+TEST_F(OrchestratorTest, AnIdleCutoverIsNotRewrittenEverySecond) {
+  Orchestrator* o = NewOrchestrator("d1");
+  o->Start();
+  const std::string id = StartCutover(o, TestPlan(/*auto_flip=*/false));
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_READY));
+  // Let the first READY ticks settle (guardrails, replay stats).
+  const absl::Time settle = absl::Now() + absl::Milliseconds(1500);
+  while (absl::Now() < settle) absl::SleepFor(absl::Milliseconds(50));
+  const int64_t before = store_->Get(id)->version;
+  // Three progress intervals with nothing happening.
+  const absl::Time end = absl::Now() + absl::Seconds(3);
+  while (absl::Now() < end) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(store_->Get(id)->version, before);
+  // A change is still saved.
+  fake_.backlog = 3;
+  EXPECT_TRUE(WaitFor([&] { return Get(id).replay().backlog() == 3; }));
+}
+
 TEST_F(OrchestratorTest, GuardrailsRefuseTheFlipAndSayWhy) {
   Orchestrator* o = NewOrchestrator("d1");
   o->Start();

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -391,8 +392,17 @@ class Worker {
     if ((p == v1::PHASE_COMPLETED || p == v1::PHASE_DRAINING) && Doc().reverse_capture_installed()) {
       RefreshStats(kReverse);
     }
+    // Only when something changed: a cutover waiting in READY or in its
+    // rollback window would otherwise write (and wake every watcher) each second.
+    Cutover now = Doc();
+    now.clear_updated_at();
+    if (google::protobuf::util::MessageDifferencer::Equals(now, last_progress_)) return;
     absl::Status st = Save();
-    if (!st.ok() && !ShouldExit()) spdlog::warn("cutover {}: saving progress: {}", id_, st.ToString());
+    if (st.ok()) {
+      last_progress_ = std::move(now);
+    } else if (!ShouldExit()) {
+      spdlog::warn("cutover {}: saving progress: {}", id_, st.ToString());
+    }
   }
 
   void RefreshStats(Direction d = kForward) {
@@ -991,6 +1001,7 @@ class Worker {
   int retries_ = 0;
   absl::Time backoff_until_ = absl::InfinitePast();
   absl::Time next_progress_save_ = absl::InfinitePast();
+  Cutover last_progress_;  // the document as last saved by SaveProgressIfDue (updated_at cleared)
   std::string last_refusal_;
 
   std::atomic<bool> stop_{false};
