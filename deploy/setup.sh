@@ -15,6 +15,10 @@
 #   Kafka:      librdkafka-dev (client + rdkafka_mock.h mock cluster for tests)
 #   CLI:        libcli11-dev (argument parsing for cutoverctl and tools)
 #   metrics:    prometheus-cpp-dev libcivetweb-dev (/metrics and the status page)
+#   webhooks:   libcurl4-openssl-dev (HTTP client) libssl-dev (HMAC-SHA256 signatures)
+#   dashboards: prometheus (its promtool checks deploy/prometheus; a test scrapes cutoverd)
+#               chromium (headless: the status page test renders the live page)
+#   fuzzing:    clang libclang-rt-14-dev (libFuzzer targets in tests/fuzz)
 #   tests:      libgtest-dev libgmock-dev
 #   servers:    postgresql-15 postgresql-client-15 postgresql-contrib (pgbench) pgbouncer
 #   benchmarks: pgcopydb (the copy benchmark's reference)
@@ -44,6 +48,9 @@ packages=(
   librdkafka-dev
   libcli11-dev
   prometheus-cpp-dev libcivetweb-dev
+  libcurl4-openssl-dev libssl-dev
+  prometheus chromium
+  clang libclang-rt-14-dev
   libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer
   pgcopydb
