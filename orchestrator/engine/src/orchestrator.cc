@@ -1077,7 +1077,7 @@ void Orchestrator::ScanOnce() {
   }
 }
 
-std::vector<std::string> Orchestrator::ActiveForTest() {
+std::vector<std::string> Orchestrator::Driving() {
   absl::MutexLock l(&mu_);
   std::vector<std::string> out;
   for (auto& [id, w] : workers_) {

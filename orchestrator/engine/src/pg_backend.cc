@@ -413,6 +413,8 @@ class PgCutoverBackend final : public CutoverBackend {
     }
     s.set_backlog(outbox + queued);
     *s.mutable_oldest_event_age() = ToProto(absl::Seconds(oldest));
+    s.set_relay_backlog(outbox);
+    *s.mutable_relay_lag() = ToProto(absl::Seconds(oldest));
     return s;
   }
 

@@ -18,12 +18,6 @@ bool IsTerminalPhase(v1::Phase phase) {
   return phase == v1::PHASE_COMPLETED || phase == v1::PHASE_ABORTED || phase == v1::PHASE_ROLLED_BACK;
 }
 
-namespace {
-
-constexpr char kPrefix[] = "/cutover.v1.CutoverService/";
-
-std::string Method(const char* name) { return std::string(kPrefix) + name; }
-
 // Secrets never leave the server (docs/api.md): a plan's DSN passwords and
 // Kafka credentials are stored as given (the daemon needs them) but every
 // Cutover sent to a client has them replaced by "***".
@@ -50,6 +44,12 @@ void RedactSecrets(v1::Cutover* c) {
     }
   }
 }
+
+namespace {
+
+constexpr char kPrefix[] = "/cutover.v1.CutoverService/";
+
+std::string Method(const char* name) { return std::string(kPrefix) + name; }
 
 // The answer of an API call as the RPC's response.
 template <typename T>

@@ -94,8 +94,10 @@ class Orchestrator final : public CutoverApi {
                                                                       int64_t after_seq) override;
   absl::StatusOr<int64_t> WaitForChange(absl::string_view id, int64_t version, absl::Time deadline) override;
 
-  // Ids of the cutovers this daemon drives right now.
-  std::vector<std::string> ActiveForTest();
+  // Ids of the cutovers this daemon drives right now (holds the lease and
+  // runs a worker for), in id order. Metrics (cutover_lease_held) use it.
+  std::vector<std::string> Driving();
+  std::vector<std::string> ActiveForTest() { return Driving(); }
   // Runs one scan synchronously (tests drive adoption without the thread).
   void ScanOnceForTest() { ScanOnce(); }
 

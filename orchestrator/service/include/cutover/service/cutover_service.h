@@ -26,6 +26,11 @@ namespace cutover::service {
 // COMPLETED, ABORTED, ROLLED_BACK: nothing will change any more.
 bool IsTerminalPhase(cutover::v1::Phase phase);
 
+// Replaces a plan's secrets (DSN passwords, Kafka credential properties) by
+// "***" in place. Every Cutover that leaves cutoverd goes through it: the
+// gRPC handlers here and cutoverd's HTTP JSON API (orchestrator/http).
+void RedactSecrets(cutover::v1::Cutover* c);
+
 class CutoverServiceImpl final : public cutover::v1::CutoverService::Service {
  public:
   CutoverServiceImpl(engine::CutoverApi* api, const Authenticator* auth) : api_(api), auth_(auth) {}
