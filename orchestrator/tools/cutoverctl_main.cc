@@ -30,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cutover/common/plan_json.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/migrate/lint.h"
 #include "cutover/v1/cutover.grpc.pb.h"
@@ -373,10 +374,9 @@ class Client {
 int LoadPlan(const std::string& cmd, const std::string& path, v1::Plan* plan) {
   std::string text;
   if (!ReadFile(path, &text)) return Usage(cmd + ": cannot read plan file '" + path + "'");
-  google::protobuf::util::JsonParseOptions o;
-  o.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(text, plan, o);
-  if (!st.ok()) return Usage(absl::StrCat(cmd, ": ", path, ": ", st.message().ToString()));
+  absl::StatusOr<v1::Plan> parsed = cutover::ParsePlanJson(text);
+  if (!parsed.ok()) return Usage(absl::StrCat(cmd, ": ", path, ": ", parsed.status().message()));
+  *plan = *std::move(parsed);
   return kOk;
 }
 
