@@ -11,12 +11,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -369,11 +372,169 @@ class Client {
   std::unique_ptr<v1::CutoverService::Stub> stub_;
 };
 
-// Reads FILE.json as a Plan; unknown fields and type errors are usage errors
-// naming the field (protobuf's own message).
+// Finds the first JSON syntax error of a plan file, as "LINE:COLUMN: what"
+// ("" when the text is well-formed JSON). protobuf's parser says what is
+// wrong but not where (it prints a snippet of the text), which is no help in
+// a 200-line plan. Lines and columns count from 1; columns in bytes.
+class JsonSyntaxCheck {
+ public:
+  explicit JsonSyntaxCheck(absl::string_view text) : t_(text) {}
+  std::string FirstError() {
+    Ws();
+    if (i_ < t_.size() && t_[i_] != '{') {
+      Fail("expected a JSON object '{...}' (the plan) at the top level");
+      return Where();
+    }
+    if (!Value(0)) return Where();
+    Ws();
+    if (i_ < t_.size()) {
+      Fail("unexpected text after the plan's closing '}'");
+      return Where();
+    }
+    return "";
+  }
+
+ private:
+  static constexpr int kMaxDepth = 100;  // protobuf's own recursion limit
+  bool Fail(const char* what) {
+    if (err_ == nullptr) err_ = what;
+    return false;
+  }
+  std::string Where() const {
+    int line = 1, col = 1;
+    for (size_t k = 0; k < i_ && k < t_.size(); ++k) {
+      if (t_[k] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    return absl::StrCat(line, ":", col, ": syntax error: ", err_ != nullptr ? err_ : "invalid JSON");
+  }
+  bool End() const { return i_ >= t_.size(); }
+  char Peek() const { return End() ? '\0' : t_[i_]; }
+  void Ws() {
+    while (!End() && (t_[i_] == ' ' || t_[i_] == '\t' || t_[i_] == '\n' || t_[i_] == '\r')) ++i_;
+  }
+  bool Literal(absl::string_view word) {
+    if (t_.substr(i_, word.size()) != word) return Fail("expected a value (object, array, \"string\", number, true, false or null)");
+    i_ += word.size();
+    return true;
+  }
+  bool Digits() {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(Peek()))) return Fail("malformed number: expected a digit");
+    while (absl::ascii_isdigit(static_cast<unsigned char>(Peek()))) ++i_;
+    return true;
+  }
+  bool Number() {
+    if (Peek() == '-') ++i_;
+    if (Peek() == '0') {
+      ++i_;
+    } else if (!Digits()) {
+      return false;
+    }
+    if (Peek() == '.') {
+      ++i_;
+      if (!Digits()) return false;
+    }
+    if (Peek() == 'e' || Peek() == 'E') {
+      ++i_;
+      if (Peek() == '+' || Peek() == '-') ++i_;
+      if (!Digits()) return false;
+    }
+    return true;
+  }
+  bool String() {
+    ++i_;  // opening quote
+    while (true) {
+      if (End()) return Fail("unterminated string (missing closing '\"')");
+      const unsigned char ch = static_cast<unsigned char>(t_[i_]);
+      if (ch == '"') {
+        ++i_;
+        return true;
+      }
+      if (ch < 0x20) return Fail("control character inside a string (a line break before the closing '\"'?)");
+      if (ch == '\\') {
+        ++i_;
+        const char e = Peek();
+        if (e == 'u') {
+          for (int k = 0; k < 4; ++k) {
+            ++i_;
+            if (!absl::ascii_isxdigit(static_cast<unsigned char>(Peek()))) return Fail("\\u needs 4 hex digits");
+          }
+        } else if (e == '\0' || std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
+          return Fail("invalid escape in a string (valid: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+        }
+      }
+      ++i_;
+    }
+  }
+  bool Value(int depth) {
+    if (End()) return Fail("unexpected end of file: expected a value");
+    const char ch = Peek();
+    if (ch == '{' || ch == '[') {
+      if (depth >= kMaxDepth) return Fail("nested too deeply");
+      const bool object = ch == '{';
+      const char close = object ? '}' : ']';
+      ++i_;
+      Ws();
+      if (Peek() == close) {
+        ++i_;
+        return true;
+      }
+      while (true) {
+        if (object) {
+          if (Peek() != '"') return Fail("expected a \"field\" name in double quotes (a trailing comma?)");
+          if (!String()) return false;
+          Ws();
+          if (Peek() != ':') return Fail("expected ':' after the field name");
+          ++i_;
+          Ws();
+        }
+        if (!Value(depth + 1)) return false;
+        Ws();
+        if (Peek() == ',') {
+          ++i_;
+          Ws();
+          continue;
+        }
+        if (Peek() == close) {
+          ++i_;
+          return true;
+        }
+        if (End()) return Fail(object ? "unexpected end of file: missing '}'" : "unexpected end of file: missing ']'");
+        return Fail(object ? "expected ',' or '}' after a field's value (a missing comma?)"
+                           : "expected ',' or ']' after an array element (a missing comma?)");
+      }
+    }
+    if (ch == '"') return String();
+    if (ch == '-' || absl::ascii_isdigit(static_cast<unsigned char>(ch))) return Number();
+    if (ch == 't') return Literal("true");
+    if (ch == 'f') return Literal("false");
+    if (ch == 'n') return Literal("null");
+    return Fail("expected a value (object, array, \"string\", number, true, false or null)");
+  }
+
+  absl::string_view t_;
+  size_t i_ = 0;
+  const char* err_ = nullptr;
+};
+
+// Reads FILE.json as a Plan. Every problem is a usage error naming the file
+// and what is wrong: a syntax error with FILE:LINE:COLUMN, an unknown field or
+// a wrong type with the field's path (protobuf's message).
 int LoadPlan(const std::string& cmd, const std::string& path, v1::Plan* plan) {
   std::string text;
-  if (!ReadFile(path, &text)) return Usage(cmd + ": cannot read plan file '" + path + "'");
+  if (!ReadFile(path, &text)) {
+    return Usage(absl::StrCat(cmd, ": cannot read plan file '", path, "': ", std::strerror(errno)));
+  }
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    return Usage(absl::StrCat(cmd, ": ", path, ": the plan file is empty (expected a JSON object, docs/cutoverctl.md)"));
+  }
+  if (std::string where = JsonSyntaxCheck(text).FirstError(); !where.empty()) {
+    return Usage(absl::StrCat(cmd, ": ", path, ":", where));
+  }
   absl::StatusOr<v1::Plan> parsed = cutover::ParsePlanJson(text);
   if (!parsed.ok()) return Usage(absl::StrCat(cmd, ": ", path, ": ", parsed.status().message()));
   *plan = *std::move(parsed);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "cutover/common/failpoint.h"
+#include "cutover/common/pg.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/common/status.h"
 #include "cutover/engine/flip.h"
@@ -103,6 +104,18 @@ absl::Status ValidatePlanFields(const v1::Plan& plan) {
   if (!plan.blue().dsn().empty() && plan.blue().dsn() == plan.green().dsn()) {
     errors.push_back("plan.green.dsn is the same as plan.blue.dsn (expected two different databases)");
   }
+  // A DSN that libpq cannot parse is a plan error (InvalidArgument naming the
+  // field), not a failed connection check at preflight.
+  auto dsn_syntax = [&](const std::string& dsn, const char* field) {
+    if (dsn.empty()) return;
+    if (absl::StatusOr<pg::DsnOptions> o = pg::ParseDsn(dsn, field); !o.ok()) {
+      errors.push_back(std::string(o.status().message()));
+    }
+  };
+  dsn_syntax(plan.blue().dsn(), "plan.blue.dsn");
+  dsn_syntax(plan.green().dsn(), "plan.green.dsn");
+  if (plan.queue().has_postgres()) dsn_syntax(plan.queue().postgres().dsn(), "plan.queue.postgres.dsn");
+  if (plan.router().has_pgbouncer()) dsn_syntax(plan.router().pgbouncer().admin_dsn(), "plan.router.pgbouncer.admin_dsn");
   if (plan.queue().backend_case() == v1::QueueOptions::BACKEND_NOT_SET) {
     errors.push_back("plan.queue: set postgres or kafka");
   } else if (plan.queue().has_postgres() && plan.queue().postgres().dsn().empty()) {
@@ -487,6 +500,7 @@ class Worker {
       if (!(p >= v1::PHASE_CAPTURING && p <= v1::PHASE_READY) && p != v1::PHASE_PAUSED) {
         return refuse(absl::StrCat("nothing to approve in ", PhaseName(p)));
       }
+      if (c.approved()) return;  // a second approve that raced the first: nothing to do
       {
         absl::MutexLock l(&mu_);
         doc_.set_approved(true);
@@ -1201,11 +1215,19 @@ absl::StatusOr<Cutover> Orchestrator::Approve(absl::string_view id, absl::string
   const Cutover& c = s.cutover;
   const Phase p = c.phase();
   if (!((p >= v1::PHASE_CAPTURING && p <= v1::PHASE_READY) || p == v1::PHASE_PAUSED)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cutover ", id, " is in ", PhaseName(p), "; approve needs a phase before FLIPPING (e.g. READY)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cutover ", id, " is in ", PhaseName(p), "; approve needs a phase from CAPTURING to READY, or PAUSED",
+        p == v1::PHASE_PLANNED ? " (start it first)" : "",
+        p >= v1::PHASE_FLIPPING && !IsTerminalPhase(p) && p != v1::PHASE_FAILED ? " (the flip already started)" : ""));
   }
-  if (c.approved()) {
-    return absl::AlreadyExistsError(absl::StrCat("cutover ", id, " is already approved"));
+  // A repeated approve is idempotent: a runbook that retries after a timeout
+  // must not fail, and the flip must not be approved twice. The answer is the
+  // cutover as it is (approved, or its approve pending for the worker) and
+  // nothing is recorded (docs/bad-input.md).
+  if (c.approved()) return c;
+  ASSIGN_OR_RETURN(std::vector<v1::Transition> pending, store_->Transitions(id, c.handled_seq()));
+  for (const v1::Transition& t : pending) {
+    if (t.action() == "request:approve") return c;
   }
   if (p == v1::PHASE_READY && c.flip_blockers_size() > 0) {
     return absl::FailedPreconditionError(absl::StrCat("flip refused by guardrails: ", absl::StrJoin(c.flip_blockers(), "; ")));

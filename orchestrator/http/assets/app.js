@@ -34,6 +34,8 @@
     lastSeq: 0,
     series: null,
     seriesFinal: false,  // a terminal cutover's series is fetched once more, then kept
+    seriesAt: 0,         // Date.now() of the last series fetch
+    skew: 0,             // server clock - browser clock (ms), when they clearly differ
     notFound: null,
     lastOk: 0,           // Date.now() of the last fully successful poll
     failing: null,       // why the last poll failed
@@ -137,6 +139,8 @@
     const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
     try {
       const r = await fetch(path, { cache: 'no-store', signal: ctl.signal, headers: { Accept: 'application/json' } });
+      const date = Date.parse(r.headers.get('Date') || '');
+      if (!Number.isNaN(date)) noteServerTime(date + 500);
       let body = null;
       try { body = await r.json(); } catch (e) { body = null; }
       if (!r.ok) {
@@ -170,6 +174,7 @@
     st.lastSeq = 0;
     st.series = null;
     st.seriesFinal = false;
+    st.seriesAt = 0;
     st.notFound = null;
     last.clear();
     for (const k in chartKeys) delete chartKeys[k];
@@ -178,6 +183,26 @@
       u.searchParams.set('cutover', id);
       window.history.replaceState(null, '', u.toString());
     }
+  }
+
+  // Durations "in phase for", "lease until" and countdowns compare server
+  // timestamps with the browser's clock; a browser clock that is clearly off
+  // (more than 3 s: another host without NTP, or headless virtual time) is
+  // corrected by the server's Date header or the newest live sample.
+  function noteServerTime(serverMs) {
+    const d = serverMs - Date.now();
+    st.skew = Math.abs(d) > 3000 ? d : 0;
+  }
+  const nowMs = () => Date.now() + st.skew;
+
+  // A StatusPoint made from the cutover itself (between series fetches).
+  function livePoint(c) {
+    const r = c.replay || {};
+    return {
+      at: new Date(nowMs()).toISOString(), phase: c.phase, backlog: r.backlog,
+      replay_events_per_second: r.events_per_second, copy_bytes_per_second: (c.copy || {}).bytes_per_second,
+      rollback_backlog: (c.rollback_replay || {}).backlog,
+    };
   }
 
   async function poll() {
@@ -193,7 +218,10 @@
       }
       if (st.id) {
         const id = encodeURIComponent(st.id);
-        const wantSeries = !st.seriesFinal;
+        // The series is up to 3600 points: fetch it every second while short,
+        // every 5 s once long; in between, the cutover's own numbers extend it.
+        const have = st.series && st.series.points ? st.series.points.length : 0;
+        const wantSeries = !st.seriesFinal && Date.now() - st.seriesAt >= (have < 300 ? 0 : 4900);
         const [c, tl, series] = await Promise.all([
           getJson(api('/' + id)),
           getJson(api('/' + id + '/timeline?after_seq=' + st.lastSeq)),
@@ -206,8 +234,14 @@
         }
         if (series) {
           st.series = series;
+          st.seriesAt = Date.now();
           // The daemon samples a terminal cutover once more, then stops.
-          if (TERMINAL.has(phaseName(c.phase)) && !series.error) st.seriesFinal = true;
+          const pts = series.points || [];
+          if (pts.length && TERMINAL.has(phaseName(pts[pts.length - 1].phase))) st.seriesFinal = true;
+          // Sampled every second while live: the newest point is about 0.5 s old.
+          else if (pts.length && ts(pts[pts.length - 1].at)) noteServerTime(ts(pts[pts.length - 1].at) + 500);
+        } else if (have && !st.seriesFinal && !TERMINAL.has(phaseName(c.phase))) {
+          st.series.points.push(livePoint(c));
         }
       }
       st.lastOk = Date.now();
@@ -229,7 +263,8 @@
       renderBanner();
       if (window.console) console.error(e);
     }
-    setTimeout(poll, POLL_MS);
+    // A hidden tab polls every 5 s.
+    setTimeout(poll, document.hidden ? 5 * POLL_MS : POLL_MS);
   }
 
   // ---- rendering ----
@@ -248,7 +283,7 @@
       }
       return;
     }
-    const now = Date.now();
+    const now = nowMs();
     const phase = phaseName(c.phase);
     const kind = kindOf(c);
     document.body.dataset.phase = phase;
@@ -280,7 +315,7 @@
     b.className = st.failing ? 'down' : 'warn';
     text('banner', msg);
     document.body.classList.toggle('stale', !!st.failing);
-    text('updated', st.lastOk ? 'updated ' + fmtClock(st.lastOk) : 'connecting…');
+    text('updated', st.lastOk ? 'updated ' + fmtClock(st.lastOk + st.skew) : 'connecting…');
   }
 
   function renderSelector() {
