@@ -36,6 +36,8 @@
     seriesFinal: false,  // a terminal cutover's series is fetched once more, then kept
     seriesAt: 0,         // Date.now() of the last series fetch
     skew: 0,             // server clock - browser clock (ms), when they clearly differ
+    dateHeader: false,   // the server sends Date: the better clock reading
+    newestSample: null,  // time of the newest series point seen
     notFound: null,
     lastOk: 0,           // Date.now() of the last fully successful poll
     failing: null,       // why the last poll failed
@@ -140,7 +142,7 @@
     try {
       const r = await fetch(path, { cache: 'no-store', signal: ctl.signal, headers: { Accept: 'application/json' } });
       const date = Date.parse(r.headers.get('Date') || '');
-      if (!Number.isNaN(date)) noteServerTime(date + 500);
+      if (!Number.isNaN(date)) { st.dateHeader = true; noteServerTime(date + 500); }
       let body = null;
       try { body = await r.json(); } catch (e) { body = null; }
       if (!r.ok) {
@@ -175,6 +177,7 @@
     st.series = null;
     st.seriesFinal = false;
     st.seriesAt = 0;
+    st.newestSample = null;
     st.notFound = null;
     last.clear();
     for (const k in chartKeys) delete chartKeys[k];
@@ -238,8 +241,11 @@
           // The daemon samples a terminal cutover once more, then stops.
           const pts = series.points || [];
           if (pts.length && TERMINAL.has(phaseName(pts[pts.length - 1].phase))) st.seriesFinal = true;
-          // Sampled every second while live: the newest point is about 0.5 s old.
-          else if (pts.length && ts(pts[pts.length - 1].at)) noteServerTime(ts(pts[pts.length - 1].at) + 500);
+          // While the daemon samples (its newest point moved since the last
+          // fetch), the newest point is about 0.5 s old: a server clock reading.
+          const newest = pts.length ? ts(pts[pts.length - 1].at) : null;
+          if (!st.seriesFinal && newest && st.newestSample && newest > st.newestSample && !st.dateHeader) noteServerTime(newest + 500);
+          st.newestSample = newest;
         } else if (have && !st.seriesFinal && !TERMINAL.has(phaseName(c.phase))) {
           st.series.points.push(livePoint(c));
         }
@@ -616,7 +622,7 @@
         : '<span class="bad">✗ blue ' + fmtInt(v.blue_rows) + ' / green ' + fmtInt(v.green_rows) + '</span>';
       const cd = dur(t.copy_duration), idd = dur(t.index_duration);
       return '<tr data-table="' + esc(t.table) + '" data-state="' + state + '" data-rows-copied="' + rc + '">' +
-        '<td class="mono tname">' + esc(t.table) + '</td>' +
+        '<td class="mono tname" title="' + esc(t.table) + '">' + esc(t.table) + '</td>' +
         '<td><span class="pill t-' + state.toLowerCase() + '">' + state + '</span></td>' +
         '<td class="num">' + bar(past ? 1 : (re > 0 ? rc / re : 0), past ? 'full' : '') + '<span class="rows">' + fmtInt(rc) + '</span>' +
         '<span class="muted"> / ~' + (re > 0 ? fmtInt(re) : '?') + '</span></td>' +
