@@ -35,3 +35,9 @@ find_file(PG_QUERY_PROTO pg_query.proto PATHS ${PG_QUERY_INCLUDE_DIR}/pg_query N
 add_library(cutover_pg_query_c INTERFACE)
 target_include_directories(cutover_pg_query_c SYSTEM INTERFACE ${PG_QUERY_INCLUDE_DIR})
 target_link_libraries(cutover_pg_query_c INTERFACE ${PG_QUERY_LIBRARY})
+
+# cutoverd's HTTP listener (orchestrator/http): prometheus-cpp for metric
+# families and the text format (core only: the listener is our own), civetweb
+# for the server (Debian prometheus-cpp-dev, libcivetweb-dev).
+find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(civetweb CONFIG REQUIRED)
