@@ -17,12 +17,17 @@
 #include "cutover/common/log.h"
 #include "cutover/engine/orchestrator.h"
 #include "cutover/engine/pg_backend.h"
+#include "cutover/http/http_api.h"
+#include "cutover/http/http_server.h"
+#include "cutover/http/metrics_collector.h"
+#include "cutover/http/status_sampler.h"
 #include "cutover/replay/api_capture.h"
 #include "cutover/replay/rules.h"
 #include "cutover/service/auth.h"
 #include "cutover/service/capture_service.h"
 #include "cutover/service/server.h"
 #include "cutover/store/control_store.h"
+#include "prometheus/registry.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -70,6 +75,17 @@ class CaptureRegistry {
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
+// Atomically (write + rename), so a reader never sees a half-written port.
+void WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f) {
+    std::fprintf(f, "%d\n", port);
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+  }
+}
+
 std::string DefaultIdentity() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -81,7 +97,7 @@ std::string DefaultIdentity() {
 int main(int argc, char** argv) {
   CLI::App app{"cutoverd: the cutover daemon (gRPC control API, state machine, relay and replayer)"};
   std::string control_dsn, listen = "127.0.0.1:7400", identity = DefaultIdentity(), auth_path, log_level = "info";
-  std::string tls_cert, tls_key, tls_ca, port_file;
+  std::string tls_cert, tls_key, tls_ca, port_file, http_listen, http_port_file;
   bool insecure_local = false, require_client_cert = false, api_only = false;
   double lease_ttl_s = 10;
   app.add_option("--control-dsn", control_dsn, "PostgreSQL control database (schema cutover)")
@@ -100,6 +116,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", tls_ca, "CA for client certificates (mTLS)")->check(CLI::ExistingFile);
   app.add_flag("--require-client-cert", require_client_cert, "demand a client certificate");
   app.add_flag("--api-only", api_only, "serve the API, never drive cutovers (no leases taken)");
+  app.add_option("--http-listen", http_listen,
+                 "HTTP listener ADDR:PORT for /metrics, the status page and the JSON API (off when empty; "
+                 "port 0 picks a free one; plain HTTP: keep it on loopback or a private network)");
+  app.add_option("--http-port-file", http_port_file, "write the bound HTTP port to this file once serving");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -107,6 +127,17 @@ int main(int argc, char** argv) {
     std::cerr << "cutoverd: --log-level: " << st.message() << "\n";
     return 2;
   }
+  if (!http_listen.empty()) {
+    std::string host;
+    int http_port = 0;
+    if (absl::Status st = cutover::http::ParseListenAddress(http_listen, &host, &http_port); !st.ok()) {
+      std::cerr << "cutoverd: --http-listen: " << st.message() << "\n";
+      return 2;
+    }
+  }
+  // Every metric of this daemon lives in this one registry, served on
+  // /metrics by the HTTP listener together with the cutover collector.
+  auto metrics_registry = std::make_shared<prometheus::Registry>();
   absl::StatusOr<std::unique_ptr<cutover::store::ControlStore>> store = cutover::store::NewPgControlStore(control_dsn);
   if (store.ok()) {
     absl::Status st = (*store)->Init();
@@ -153,17 +184,41 @@ int main(int argc, char** argv) {
   orch.Start();
   spdlog::info("cutoverd {} serving on port {} ({}), control store {}", identity, port,
                api_only ? "api only" : "driving cutovers", cutover::pg::RedactDsn(control_dsn));
-  if (!port_file.empty()) {
-    const std::string tmp = port_file + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    if (f) {
-      std::fprintf(f, "%d\n", port);
-      std::fclose(f);
-      std::rename(tmp.c_str(), port_file.c_str());
+  if (!port_file.empty()) WritePortFile(port_file, port);
+
+  // HTTP listener (orchestrator/http): read-only views of the same API.
+  std::unique_ptr<cutover::http::StatusSampler> sampler;
+  std::unique_ptr<cutover::http::HttpApi> http_api;
+  std::unique_ptr<cutover::http::HttpServer> http_server;
+  if (!http_listen.empty()) {
+    cutover::http::CollectorOptions copts;
+    copts.identity = identity;
+    auto collector = std::make_shared<cutover::http::MetricsCollector>(
+        &orch, [&orch] { return orch.Driving(); }, cutover::Clock::Real(), copts);
+    sampler = std::make_unique<cutover::http::StatusSampler>(&orch, cutover::Clock::Real());
+    http_api = std::make_unique<cutover::http::HttpApi>(
+        &orch, sampler.get(), metrics_registry, std::vector<std::shared_ptr<prometheus::Collectable>>{collector});
+    cutover::http::HttpServerOptions hopts;
+    hopts.listen = http_listen;
+    absl::StatusOr<std::unique_ptr<cutover::http::HttpServer>> hs =
+        cutover::http::StartHttpServer(hopts, http_api.get());
+    if (!hs.ok()) {
+      std::cerr << "cutoverd: --http-listen: " << hs.status().message() << "\n";
+      (*server)->Shutdown(absl::Seconds(5));
+      orch.Stop();
+      return 2;
     }
+    http_server = std::move(*hs);
+    sampler->Start();
+    const std::string base = absl::StrCat("http://", http_listen.substr(0, http_listen.rfind(':')), ":",
+                                          http_server->port());
+    spdlog::info("cutoverd: status page {}/ , metrics {}/metrics", base, base);
+    if (!http_port_file.empty()) WritePortFile(http_port_file, http_server->port());
   }
   while (!g_stop) absl::SleepFor(absl::Milliseconds(100));
   spdlog::info("cutoverd: stopping (cutovers keep their phase; a standby or restart resumes them)");
+  if (http_server) http_server->Shutdown();
+  if (sampler) sampler->Stop();
   (*server)->Shutdown(absl::Seconds(5));
   orch.Stop();
   return 0;

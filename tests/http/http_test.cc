@@ -347,6 +347,7 @@ TEST_F(CollectorTest, FlipRollbackAndAcceptedLosses) {
   EXPECT_EQ(Value(f, "cutover_flip_failures_total", fwd), 1);
   EXPECT_EQ(Value(f, "cutover_flip_succeeded", fwd), 1);
   EXPECT_EQ(Value(f, "cutover_flip_attempts_total", back), 1);
+  EXPECT_EQ(Value(f, "cutover_flip_failures_total", back), 0) << "the rollback attempt under way has not failed";
   EXPECT_EQ(Value(f, "cutover_replay_backlog_events", back), 4);
   EXPECT_EQ(Value(f, "cutover_approved", {{"cutover", "c-2"}}), 1);
   EXPECT_EQ(Value(f, "cutover_lease_held", {{"cutover", "c-2"}}), 0) << "this daemon does not drive c-2";
@@ -355,6 +356,29 @@ TEST_F(CollectorTest, FlipRollbackAndAcceptedLosses) {
   EXPECT_EQ(Value(f, "cutover_accepted_loss_rows", {{"kind", "update"}}), 1);
   EXPECT_EQ(Value(f, "cutover_accepted_loss_rows", {{"kind", "delete"}}), 0);
   EXPECT_EQ(Value(f, "cutover_phase", {{"cutover", "c-2"}, {"phase", "ROLLING_BACK"}}), 1);
+}
+
+// cutover_flip_failures_total never goes down: the attempt under way counts
+// only once it is settled (back in READY = failed, succeeded = not a failure).
+TEST_F(CollectorTest, FlipFailuresCounterIsMonotonic) {
+  v1::Cutover c = Copying("c-3");
+  c.clear_flip();
+  const std::map<std::string, std::string> fwd = {{"cutover", "c-3"}, {"direction", "forward"}};
+  std::vector<double> seen;
+  auto step = [&](v1::Phase phase, int attempts, bool succeeded) {
+    c.set_phase(phase);
+    c.mutable_flip()->set_attempts(attempts);
+    c.mutable_flip()->set_succeeded(succeeded);
+    api_.Put(c);
+    seen.push_back(Value(collector_.Collect(), "cutover_flip_failures_total", fwd));
+  };
+  step(v1::PHASE_READY, 0, false);
+  step(v1::PHASE_FLIPPING, 1, false);
+  step(v1::PHASE_READY, 1, false);  // undone
+  step(v1::PHASE_FLIPPING, 2, false);
+  step(v1::PHASE_DRAINING, 2, true);
+  step(v1::PHASE_COMPLETED, 2, true);
+  EXPECT_EQ(seen, (std::vector<double>{0, 0, 1, 1, 1, 1}));
 }
 
 TEST_F(CollectorTest, TerminalCutoversOlderThanADayAreDroppedAndAtMost50Exported) {

@@ -151,13 +151,17 @@ void AddReplay(Families& f, const std::string& id, const char* direction, const 
   f.Add("cutover_replay_dead_letters", l(), static_cast<double>(s.dead_letters()));
 }
 
-void AddFlip(Families& f, const std::string& id, const char* direction, const v1::FlipResult& r) {
+// `running`: an attempt of this flip is under way (FLIPPING / ROLLING_BACK).
+void AddFlip(Families& f, const std::string& id, const char* direction, const v1::FlipResult& r, bool running) {
   const Labels l{{"cutover", id}, {"direction", direction}};
   // The gap and pause exist once an attempt paused the router.
   if (r.has_write_gap()) f.Add("cutover_flip_write_gap_seconds", l, Seconds(r.write_gap()));
   if (r.has_pause_duration()) f.Add("cutover_flip_pause_seconds", l, Seconds(r.pause_duration()));
   f.Add("cutover_flip_attempts_total", l, r.attempts());
-  f.Add("cutover_flip_failures_total", l, std::max(0, r.attempts() - (r.succeeded() ? 1 : 0)));
+  // The attempt under way is not a failure (yet): so the counter never goes
+  // down when it succeeds.
+  const int settled = r.attempts() - (r.succeeded() || running ? 1 : 0);
+  f.Add("cutover_flip_failures_total", l, std::max(0, settled));
   f.Add("cutover_flip_succeeded", l, r.succeeded() ? 1 : 0);
 }
 
@@ -201,8 +205,8 @@ void AddCutover(Families& f, const v1::Cutover& c, const std::vector<v1::Transit
 
   AddReplay(f, id, "forward", c.replay());
   if (c.has_rollback_replay()) AddReplay(f, id, "rollback", c.rollback_replay());
-  AddFlip(f, id, "forward", c.flip());
-  if (c.has_rollback()) AddFlip(f, id, "rollback", c.rollback());
+  AddFlip(f, id, "forward", c.flip(), c.phase() == v1::PHASE_FLIPPING);
+  if (c.has_rollback()) AddFlip(f, id, "rollback", c.rollback(), c.phase() == v1::PHASE_ROLLING_BACK);
 
   for (const v1::AcceptedLoss& a : c.accepted_losses()) {
     const std::pair<const char*, int64_t> kinds[] = {
