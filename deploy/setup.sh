@@ -23,6 +23,7 @@
 #   servers:    postgresql-15 postgresql-client-15 postgresql-contrib (pgbench) pgbouncer
 #   benchmarks: pgcopydb (the copy benchmark's reference)
 #   scripts:    jq (reads cutoverctl/cutover-check JSON in quickstart.sh and runbooks)
+#   lint:       shellcheck (deploy/runbooks/cutover.sh is kept shellcheck-clean)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,6 +56,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer
   pgcopydb
   jq
+  shellcheck
 )
 
 missing=()

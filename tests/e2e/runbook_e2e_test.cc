@@ -268,5 +268,68 @@ TEST_F(RunbookE2eTest, SigtermMidWaitSaysWhereTheCutoverIs) {
   EXPECT_EQ(Ctl(server, {"wait", id, "--phase", "aborted", "--timeout", "60s"}).code, 0);
 }
 
+TEST_F(RunbookE2eTest, ReadyTimeoutAbortsWithExit8) {
+  // ~1 MB at 50 kB/s: READY is far away.
+  const std::string plan = WritePlan(/*auto_flip=*/false, 50'000);
+  Daemon d(db_.control, "daemon-timeout", dir_);
+  const std::string server = d.Address();
+  ASSERT_FALSE(server.empty()) << d.log();
+  ScriptResult r = Run(server, {"--plan", plan, "--ready-timeout", "3s"});
+  EXPECT_EQ(r.code, 8) << r.Dump() << d.log();
+  EXPECT_EQ(r.Field("status"), "timeout-aborted") << r.result;
+  EXPECT_EQ(r.Field("phase"), "PHASE_ABORTED") << r.result;
+  EXPECT_THAT(r.err, HasSubstr("READY not reached within --ready-timeout 3s"));
+  ExpectBlueServingAndWritable();
+}
+
+TEST_F(RunbookE2eTest, FlipUndoneExits6ThenResumeApprovesAgain) {
+  const std::string plan = WritePlan(/*auto_flip=*/false, 0);
+  // The first flip fails at the fence and is undone (traffic stays on blue).
+  Daemon d(db_.control, "daemon-flaky", dir_, "flip.fence=error-once");
+  const std::string server = d.Address();
+  ASSERT_FALSE(server.empty()) << d.log();
+  Workload load(db_.bouncer);
+  ScriptResult r = Run(server, {"--plan", plan, "--complete-timeout", "1m"});
+  EXPECT_EQ(r.code, 6) << r.Dump() << d.log();
+  EXPECT_EQ(r.Field("status"), "flip-undone") << r.result;
+  EXPECT_EQ(r.Field("phase"), "PHASE_READY") << r.result;
+  EXPECT_THAT(r.err, HasSubstr("flip attempt 1 undone: fence"));
+  const std::string id = r.Field("cutover");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SHOW default_transaction_read_only"), "off");
+  EXPECT_THAT(ReadAll(ini_path_), HasSubstr(absl::StrCat(db_.name, " = ", blue_target_)));
+
+  // After the cause is fixed (the failpoint fired once), --resume approves again.
+  ScriptResult done = Run(server, {"--resume", id, "--complete-timeout", "1m"});
+  ASSERT_EQ(done.code, 0) << done.Dump() << d.log();
+  EXPECT_EQ(done.Field("status"), "completed");
+  ExpectFlippedToGreen(server, id, load);
+  LowerBlueFence();
+}
+
+TEST_F(RunbookE2eTest, FailedCheckRollsBackOnlyWhenAskedAndWhileTheWindowIsOpen) {
+  const std::string plan = WritePlan(/*auto_flip=*/false, 0, R"(, "rollbackWindow": "600s")");
+  Daemon d(db_.control, "daemon-check", dir_);
+  const std::string server = d.Address();
+  ASSERT_FALSE(server.empty()) << d.log();
+  // The check fails; no --rollback-on-check-failure: traffic stays on green.
+  ScriptResult r = Run(server, {"--plan", plan, "--check-cmd", "echo error rate 7%; exit 1"});
+  EXPECT_EQ(r.code, 11) << r.Dump() << d.log();
+  EXPECT_EQ(r.Field("status"), "check-failed") << r.result;
+  EXPECT_EQ(r.Field("phase"), "PHASE_COMPLETED") << r.result;
+  EXPECT_THAT(r.err, HasSubstr("error rate 7%"));
+  const std::string id = r.Field("cutover");
+  ASSERT_FALSE(id.empty());
+
+  // The same check with --rollback-on-check-failure: rolled back to blue.
+  ScriptResult rb = Run(server, {"--resume", id, "--check-cmd", "exit 1", "--rollback-on-check-failure"});
+  EXPECT_EQ(rb.code, 9) << rb.Dump() << d.log();
+  EXPECT_EQ(rb.Field("status"), "rolled-back") << rb.result;
+  EXPECT_EQ(rb.Field("phase"), "PHASE_ROLLED_BACK") << rb.result;
+  EXPECT_THAT(ReadAll(ini_path_), HasSubstr(absl::StrCat(db_.name, " = ", blue_target_)));
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SHOW default_transaction_read_only"), "off") << "blue takes writes";
+  LowerFence(db_.green);
+}
+
 }  // namespace
 }  // namespace cutover::e2e
