@@ -249,6 +249,7 @@ class Worker {
       return s.status();
     }
     doc_ = std::move(next);
+    notify_scan_ = true;  // the observer gets the new row on the next tick
     spdlog::info("cutover {}: {} -> {} ({}){}", id_, PhaseName(from), PhaseName(to), std::string(action),
                  reason.empty() ? "" : absl::StrCat(": ", reason));
     retries_ = 0;
@@ -371,6 +372,7 @@ class Worker {
         if (ShouldExit()) break;
         StepPhase();
       }
+      NotifyObserver();
       const Cutover c = Doc();
       if (!Adoptable(c)) break;
       SaveProgressIfDue();
@@ -379,6 +381,7 @@ class Worker {
     // Leaving: background work stops; nothing else is written after a lost lease.
     JoinBg();
     if (backend_) StopLegs();
+    if (!lease_lost_) FlushObserver();
     if (!lease_lost_) {
       absl::Status r = store_->ReleaseLease(id_, options_.identity);
       if (!r.ok()) spdlog::warn("cutover {}: releasing the lease: {}", id_, r.ToString());
@@ -392,9 +395,58 @@ class Worker {
       absl::MutexLock l(&mu_);
       doc_ = s.cutover;
     }
+    observed_seq_ = s.cutover.notified_seq();  // re-hand what the last holder did not settle
+    notify_scan_ = true;
     ASSIGN_OR_RETURN(backend_, backends_->Create(id_, s.cutover.plan()));
     Note("adopted", absl::StrCat("driven by ", options_.identity, " from ", PhaseName(s.cutover.phase())));
     return absl::OkStatus();
+  }
+
+  // ---- phase-change observer (webhooks) ----
+  // Hands the timeline's phase changes after observed_seq_ to the observer
+  // (in seq order) and moves the persisted cursor notified_seq up to what the
+  // observer has settled; SaveProgressIfDue / MoveTo write it. Only the lease
+  // holder does this, so each phase change is handed over by one daemon, and
+  // again by the next holder if the cursor had not passed it (duplicates
+  // possible, losses not: docs/webhooks.md).
+  void NotifyObserver() {
+    PhaseObserver* obs = options_.observer;
+    if (obs == nullptr || ShouldExit()) return;
+    if (notify_scan_.exchange(false)) {
+      absl::StatusOr<std::vector<v1::Transition>> rows = store_->Transitions(id_, observed_seq_);
+      if (!rows.ok()) {
+        notify_scan_ = true;  // next tick
+        return;
+      }
+      const Cutover c = Doc();
+      for (const v1::Transition& t : *rows) {
+        // The creation row (-> PLANNED) was handed over by the daemon that
+        // served CreatePlan (Orchestrator::NotifyUnowned).
+        if (t.from() != t.to() && t.from() != v1::PHASE_UNSPECIFIED) obs->OnPhaseChange(c, t);
+        observed_seq_ = t.seq();
+      }
+    }
+    const int64_t settled = obs->SettledThrough(id_, observed_seq_);
+    absl::MutexLock l(&mu_);
+    if (settled > doc_.notified_seq()) doc_.set_notified_seq(settled);
+  }
+  // Leaving with the lease: persist the cursor. When the cutover itself is
+  // leaving (FAILED, terminal) wait a little for deliveries in flight; when
+  // the daemon stops, do not wait (the next holder re-sends the rest).
+  void FlushObserver() {
+    PhaseObserver* obs = options_.observer;
+    if (obs == nullptr) return;
+    const absl::Time until = absl::Now() + (stop_ ? absl::ZeroDuration() : options_.observer_flush_timeout);
+    while (obs->SettledThrough(id_, observed_seq_) < observed_seq_ && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    const int64_t settled = obs->SettledThrough(id_, observed_seq_);
+    {
+      absl::MutexLock l(&mu_);
+      if (settled > doc_.notified_seq()) doc_.set_notified_seq(settled);
+    }
+    // Always: NotifyObserver may have moved the cursor in memory only.
+    if (absl::Status st = Save(); !st.ok()) spdlog::warn("cutover {}: saving the webhook cursor: {}", id_, st.ToString());
   }
 
   void SaveProgressIfDue() {
@@ -1017,6 +1069,11 @@ class Worker {
   absl::Time next_progress_save_ = absl::InfinitePast();
   Cutover last_progress_;  // the document as last saved by SaveProgressIfDue (updated_at cleared)
   std::string last_refusal_;
+  // Webhook observer: the highest timeline seq handed over (worker thread
+  // only) and "the timeline has rows the observer has not seen" (set by
+  // MoveTo from the worker or the copy thread).
+  int64_t observed_seq_ = 0;
+  std::atomic<bool> notify_scan_{true};
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> lease_lost_{false};
@@ -1131,6 +1188,7 @@ absl::StatusOr<Cutover> Orchestrator::CreatePlan(const v1::Plan& plan, const Cal
   ASSIGN_OR_RETURN(store::StoredCutover s,
                    store_->Create(c, {v1::PHASE_UNSPECIFIED, v1::PHASE_PLANNED, CallerName(caller), "create-plan",
                                       absl::StrCat(vr.warnings_size(), " warning(s)")}));
+  NotifyUnowned(s.cutover);
   return s.cutover;
 }
 
@@ -1174,6 +1232,23 @@ absl::StatusOr<Cutover> Orchestrator::Request(absl::string_view id, absl::string
   RETURN_IF_ERROR(store_->Record(id, {p, p, CallerName(caller), absl::StrCat("request:", command), std::string(reason)},
                                  ""));
   return s.cutover;
+}
+
+void Orchestrator::NotifyUnowned(const Cutover& c) {
+  // A cutover a worker will adopt (start, resume, rollback, abort with
+  // cleanup left) gets this row from that worker, after its cursor.
+  if (options_.observer == nullptr || Adoptable(c)) return;
+  absl::StatusOr<std::vector<v1::Transition>> rows = store_->Transitions(c.id(), c.notified_seq());
+  if (!rows.ok()) {
+    spdlog::warn("cutover {}: webhook for {} not sent: reading the timeline: {}", c.id(), PhaseName(c.phase()),
+                 rows.status().ToString());
+    return;
+  }
+  for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
+    if (it->from() == it->to()) continue;
+    if (it->to() == c.phase()) options_.observer->OnPhaseChange(c, *it);
+    return;
+  }
 }
 
 absl::StatusOr<Cutover> Orchestrator::Pause(absl::string_view id, absl::string_view reason, const Caller& caller) {
@@ -1250,6 +1325,7 @@ absl::StatusOr<Cutover> Orchestrator::Abort(absl::string_view id, absl::string_v
     *next.mutable_phase_entered_at() = ToProtoTime(clock_->Now());
     ASSIGN_OR_RETURN(store::StoredCutover out,
                      store_->Transition(next, {p, v1::PHASE_ABORTED, CallerName(caller), "abort", std::string(reason)}, ""));
+    NotifyUnowned(out.cutover);
     return out.cutover;
   }
   if (!(IsBeforeFlip(p) || p == v1::PHASE_PAUSED)) {

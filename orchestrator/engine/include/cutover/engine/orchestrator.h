@@ -32,6 +32,7 @@
 #include "cutover/common/clock.h"
 #include "cutover/engine/api.h"
 #include "cutover/engine/backend.h"
+#include "cutover/engine/observer.h"
 #include "cutover/store/control_store.h"
 
 namespace cutover::engine {
@@ -51,6 +52,14 @@ struct OrchestratorOptions {
   int max_phase_retries = 5;
   // Runs workers; false = API only (a read-only replica of the control plane).
   bool run_workers = true;
+  // Told about every phase change (webhooks); not owned, may be null. The
+  // lease holder's worker hands over its cutover's phase changes after the
+  // persisted cursor Cutover.notified_seq; API calls that leave a cutover
+  // nobody drives (create, abort of PLANNED/FAILED) hand theirs over directly.
+  PhaseObserver* observer = nullptr;
+  // How long a worker whose cutover leaves it (FAILED, terminal) waits for
+  // the observer to settle before persisting the cursor and going.
+  absl::Duration observer_flush_timeout = absl::Seconds(5);
 };
 
 // The phases a worker drives.
@@ -106,6 +115,9 @@ class Orchestrator final : public CutoverApi {
   void ScanOnce();
   absl::StatusOr<cutover::v1::Cutover> Request(absl::string_view id, absl::string_view command,
                                                absl::string_view reason, const Caller& caller);
+  // Hands the phase change just written by an API call to the observer when
+  // no worker will pick the cutover up (see OrchestratorOptions::observer).
+  void NotifyUnowned(const cutover::v1::Cutover& c);
 
   store::ControlStore* const store_;
   BackendFactory* const backends_;
