@@ -311,15 +311,21 @@ on_signal() {
 }
 trap 'on_signal SIGINT 130' INT
 trap 'on_signal SIGTERM 143' TERM
-trap 'finish $EX_HUMAN needs-human "unexpected error at line $LINENO of $me (during $step); $(describe)"' ERR
+# An unexpected failure: exit 10 from the main shell. Inside $(...) the
+# subshell only fails, and the main shell's own ERR trap reports it once.
+on_err() {
+  if [ "$BASHPID" != "$$" ]; then exit 1; fi
+  finish "$EX_HUMAN" needs-human "unexpected error at line $1 of $me (during $step); $(describe)"
+}
+trap 'on_err $LINENO' ERR
 
 # After a read: exit 7 on auth errors, exit 10 when the daemon stayed unreachable.
 read_ok() {
   if [ "$RC" -eq 7 ]; then finish "$EX_AUTH" auth "$1: $ERR"; fi
   if [ "$RC" -eq 6 ]; then
     local last="no cutover was created"
-    [ -z "$id" ] || last="cutover $id was last seen in $phase; the daemon drives it without this script"
-    finish "$EX_HUMAN" unreachable "$1: no cutoverd answered for $grace (${server_list}): $ERR; $last; once a daemon answers (a standby adopts the cutover) re-run with --resume ${id:-ID} (docs/runbooks/standby-takeover.md)"
+    [ -z "$id" ] || last="cutover $id was last seen in $phase (cutoverd drives it, not this script: if no daemon runs, start one and it adopts the cutover)"
+    finish "$EX_HUMAN" unreachable "$1: no cutoverd answered for $grace (${server_list}): $ERR; $last; then re-run with --resume ${id:-ID} (docs/runbooks/standby-takeover.md)"
   fi
 }
 refresh() {

@@ -143,6 +143,12 @@ TEST_F(RunbookE2eTest, RefusedBeforeStartCreatesNothing) {
   EXPECT_EQ(r.code, 3) << r.Dump();
   EXPECT_THAT(r.err, HasSubstr("--not-after"));
 
+  // --dry-run: lint + validate, says what it would do, changes nothing.
+  r = Run(server, {"--plan", plan, "--dry-run", "--no-approve"});
+  EXPECT_EQ(r.code, 0) << r.Dump();
+  EXPECT_EQ(r.result, "RESULT exit=0 status=dry-run cutover=- phase=-") << r.Dump();
+  EXPECT_THAT(r.err, HasSubstr("nothing was changed"));
+
   // A bad flag value is a usage error naming the flag.
   r = Run(server, {"--plan", plan, "--ready-timeout", "soon"});
   EXPECT_EQ(r.code, 2) << r.Dump();
@@ -241,8 +247,11 @@ TEST_F(RunbookE2eTest, DaemonKilledMidWaitStopsPromptlyThenResumeCompletes) {
   Daemon b(db_.control, "daemon-b", dir_);
   const std::string server_b = b.Address();
   ASSERT_FALSE(server_b.empty()) << b.log();
-  ScriptResult done = Run(server_b, {"--resume", id, "--ready-timeout", "3m", "--complete-timeout", "2m"});
+  // The first address is dead: the script moves on to the next one.
+  ScriptResult done = Run(server_b, {"--resume", id, "--ready-timeout", "3m", "--complete-timeout", "2m", "--server",
+                                     absl::StrCat(server_a, ",", server_b)});
   EXPECT_EQ(done.code, 0) << done.Dump() << b.log();
+  EXPECT_THAT(done.err, HasSubstr(absl::StrCat("[unreachable] ", server_a)));
   EXPECT_EQ(done.Field("status"), "completed") << done.result;
   EXPECT_EQ(Phase(server_b, id), "PHASE_COMPLETED");
   LowerBlueFence();
@@ -268,17 +277,25 @@ TEST_F(RunbookE2eTest, SigtermMidWaitSaysWhereTheCutoverIs) {
   EXPECT_EQ(Ctl(server, {"wait", id, "--phase", "aborted", "--timeout", "60s"}).code, 0);
 }
 
-TEST_F(RunbookE2eTest, ReadyTimeoutAbortsWithExit8) {
+TEST_F(RunbookE2eTest, ReadyTimeoutHoldsOrAbortsWithExit8) {
   // ~1 MB at 50 kB/s: READY is far away.
   const std::string plan = WritePlan(/*auto_flip=*/false, 50'000);
   Daemon d(db_.control, "daemon-timeout", dir_);
   const std::string server = d.Address();
   ASSERT_FALSE(server.empty()) << d.log();
-  ScriptResult r = Run(server, {"--plan", plan, "--ready-timeout", "3s"});
+  // --on-failure hold: the cutover is left running for a human.
+  ScriptResult held = Run(server, {"--plan", plan, "--ready-timeout", "2s", "--on-failure", "hold", "--no-approve"});
+  EXPECT_EQ(held.code, 8) << held.Dump() << d.log();
+  EXPECT_EQ(held.Field("status"), "timeout-held") << held.result;
+  const std::string id = held.Field("cutover");
+  ASSERT_FALSE(id.empty());
+  EXPECT_NE(Phase(server, id), "PHASE_ABORTED");
+  // Resumed with the default policy: aborted, blue serving.
+  ScriptResult r = Run(server, {"--resume", id, "--ready-timeout", "1s", "--no-approve"});
   EXPECT_EQ(r.code, 8) << r.Dump() << d.log();
   EXPECT_EQ(r.Field("status"), "timeout-aborted") << r.result;
   EXPECT_EQ(r.Field("phase"), "PHASE_ABORTED") << r.result;
-  EXPECT_THAT(r.err, HasSubstr("READY not reached within --ready-timeout 3s"));
+  EXPECT_THAT(r.err, HasSubstr("READY not reached within --ready-timeout 1s"));
   ExpectBlueServingAndWritable();
 }
 
