@@ -4,11 +4,6 @@
 // secrets), the status sampler's ring buffer (SimulatedClock, no sleeping),
 // and every route on a real civetweb server bound to port 0, spoken to over a
 // raw socket.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +26,7 @@
 #include "cutover/http/http_server.h"
 #include "cutover/http/metrics_collector.h"
 #include "cutover/http/status_sampler.h"
+#include "http_client.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gmock/gmock.h"
@@ -42,6 +38,8 @@ namespace {
 namespace v1 = cutover::v1;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::cutover::testing::Fetch;
+using ::cutover::testing::Reply;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
@@ -505,46 +503,6 @@ TEST(ParseListenAddress, AcceptsIpv4AndBracketedIpv6WithAnyPort) {
 }
 
 // ---- The routes on a real server ----
-
-struct Reply {
-  int code = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-};
-
-// One HTTP/1.1 request over a fresh loopback connection; reads to EOF.
-Reply Fetch(int port, const std::string& path, const std::string& method = "GET") {
-  Reply r;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return r;
-  }
-  const std::string req = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
-                                       method == "POST" ? "Content-Length: 0\r\n" : "", "\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string raw;
-  char buf[8192];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) raw.append(buf, static_cast<size_t>(n));
-  close(fd);
-  const size_t end = raw.find("\r\n\r\n");
-  if (end == std::string::npos) return r;
-  std::vector<std::string> lines = absl::StrSplit(raw.substr(0, end), "\r\n");
-  std::vector<std::string> status = absl::StrSplit(lines[0], ' ');
-  if (status.size() < 2 || !absl::SimpleAtoi(status[1], &r.code)) return r;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const size_t colon = lines[i].find(':');
-    if (colon == std::string::npos) continue;
-    r.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
-        std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
-  }
-  r.body = raw.substr(end + 4);
-  return r;
-}
 
 template <typename M>
 M ParseJson(const std::string& json) {
