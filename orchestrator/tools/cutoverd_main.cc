@@ -21,6 +21,7 @@
 #include "cutover/http/http_server.h"
 #include "cutover/http/metrics_collector.h"
 #include "cutover/http/status_sampler.h"
+#include "cutover/notify/webhook_notifier.h"
 #include "cutover/replay/api_capture.h"
 #include "cutover/replay/rules.h"
 #include "cutover/service/auth.h"
@@ -97,7 +98,7 @@ std::string DefaultIdentity() {
 int main(int argc, char** argv) {
   CLI::App app{"cutoverd: the cutover daemon (gRPC control API, state machine, relay and replayer)"};
   std::string control_dsn, listen = "127.0.0.1:7400", identity = DefaultIdentity(), auth_path, log_level = "info";
-  std::string tls_cert, tls_key, tls_ca, port_file, http_listen, http_port_file;
+  std::string tls_cert, tls_key, tls_ca, port_file, http_listen, http_port_file, webhook_config;
   bool insecure_local = false, require_client_cert = false, api_only = false;
   double lease_ttl_s = 10;
   app.add_option("--control-dsn", control_dsn, "PostgreSQL control database (schema cutover)")
@@ -120,6 +121,8 @@ int main(int argc, char** argv) {
                  "HTTP listener ADDR:PORT for /metrics, the status page and the JSON API (off when empty; "
                  "port 0 picks a free one; plain HTTP: keep it on loopback or a private network)");
   app.add_option("--http-port-file", http_port_file, "write the bound HTTP port to this file once serving");
+  app.add_option("--webhook-config", webhook_config,
+                 "JSON file of webhook endpoints POSTed a signed event on every phase change (docs/webhooks.md)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -138,6 +141,30 @@ int main(int argc, char** argv) {
   // Every metric of this daemon lives in this one registry, served on
   // /metrics by the HTTP listener together with the cutover collector.
   auto metrics_registry = std::make_shared<prometheus::Registry>();
+  // Webhooks (orchestrator/notify): declared before the orchestrator, so it
+  // outlives it; the orchestrator hands it every phase change.
+  std::unique_ptr<cutover::notify::WebhookNotifier> notifier;
+  if (!webhook_config.empty()) {
+    absl::StatusOr<std::vector<cutover::notify::EndpointSettings>> endpoints =
+        cutover::notify::LoadWebhookConfig(webhook_config);
+    if (!endpoints.ok()) {
+      std::cerr << "cutoverd: --webhook-config: " << endpoints.status().message() << "\n";
+      return 2;
+    }
+    std::string names;
+    for (const auto& e : *endpoints) absl::StrAppend(&names, names.empty() ? "" : ", ", e.name);
+    cutover::notify::NotifierOptions nopts;
+    nopts.daemon_identity = identity;
+    nopts.metrics = metrics_registry.get();
+    absl::StatusOr<std::unique_ptr<cutover::notify::WebhookNotifier>> n =
+        cutover::notify::WebhookNotifier::Create(std::move(*endpoints), nopts);
+    if (!n.ok()) {
+      std::cerr << "cutoverd: --webhook-config: " << n.status().message() << "\n";
+      return 2;
+    }
+    notifier = std::move(*n);
+    spdlog::info("cutoverd: webhooks on phase changes to {}", names);
+  }
   absl::StatusOr<std::unique_ptr<cutover::store::ControlStore>> store = cutover::store::NewPgControlStore(control_dsn);
   if (store.ok()) {
     absl::Status st = (*store)->Init();
@@ -152,6 +179,7 @@ int main(int argc, char** argv) {
   opts.identity = identity;
   opts.lease_ttl = absl::Seconds(lease_ttl_s);
   opts.run_workers = !api_only;
+  opts.observer = notifier.get();
   cutover::engine::Orchestrator orch(store->get(), backends.get(), cutover::Clock::Real(), opts);
 
   CaptureRegistry registry(store->get());
@@ -221,5 +249,8 @@ int main(int argc, char** argv) {
   if (sampler) sampler->Stop();
   (*server)->Shutdown(absl::Seconds(5));
   orch.Stop();
+  // After the workers (they hand over no more): up to 5 s to deliver what is
+  // queued; the rest is logged and re-sent by the next lease holder.
+  if (notifier) notifier->Stop(absl::Now() + absl::Seconds(5));
   return 0;
 }
