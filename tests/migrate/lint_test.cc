@@ -787,5 +787,32 @@ TEST(OnlineSafeExample, TheSameChangesWrittenNaivelyAreAllFlagged) {
   EXPECT_EQ(r.warnings(), 1);
 }
 
+// ----- limits (found by fuzzing: docs/fuzzing.md) -----
+
+std::string Chain(int terms) {
+  std::string sql = "UPDATE t SET v = 'a'";
+  for (int i = 1; i < terms; ++i) sql += " || 'a'";
+  return sql + ";";
+}
+
+TEST(Limits, LongConcatenationIsNotASyntaxError) {
+  // Protobuf's default recursion limit (100) made a 50-term || chain a
+  // "syntax error".
+  EXPECT_THAT(Hazards(Chain(50)), IsEmpty());
+  EXPECT_THAT(Hazards(Chain(900)), IsEmpty());
+}
+
+TEST(Limits, OperatorChainBeyondTheLimitIsRefusedNotACrash) {
+  // 30000 terms overflowed the stack inside libpg_query (SIGSEGV); now the
+  // statement is reported without being handed to it, and the next one is
+  // still linted.
+  for (int terms : {1200, 30000}) {
+    v1::MigrationLintReport r = LintSql(Chain(terms) + "\nCREATE INDEX i ON t (v);", LintOptions{{kLockTimeout}});
+    ASSERT_THAT(Found(r), ElementsAre("syntax-error:1", "create-index-not-concurrently:2")) << terms;
+    EXPECT_THAT(r.findings(0).message(), HasSubstr("the linter cannot check this statement")) << terms;
+    EXPECT_THAT(r.findings(0).message(), HasSubstr("operators nested in one chain (at most 1000)")) << terms;
+  }
+}
+
 }  // namespace
 }  // namespace cutover::migrate

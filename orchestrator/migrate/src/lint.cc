@@ -359,6 +359,11 @@ class Linter {
       stmt_ = &stmts[i];
       last_statement_ = i + 1 == stmts.size();
       if (stmt_->tree) NoteLaterStatement(*stmt_->tree);
+      if (!stmt_->tree && stmt_->beyond_linter_limits) {
+        Emit(stmt_->line, kSyntaxError, v1::LINT_SEVERITY_ERROR,
+             absl::StrCat("the linter cannot check this statement: ", stmt_->error));
+        continue;
+      }
       if (!stmt_->tree) {
         Emit(stmt_->line, kSyntaxError, v1::LINT_SEVERITY_ERROR,
              absl::StrCat("PostgreSQL's grammar refuses this statement (", stmt_->error,

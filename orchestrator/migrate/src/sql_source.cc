@@ -1,5 +1,6 @@
 #include "sql_source.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <pg_query.h>
 
 #include <algorithm>
@@ -32,6 +33,73 @@ using OwnedParse = Owned<PgQueryProtobufParseResult, pg_query_free_protobuf_pars
 // At most this many pieces are tried together when one alone does not parse.
 constexpr int kMaxMergedPieces = 64;
 
+// libpg_query turns its parse tree into protobuf recursively and, unlike
+// PostgreSQL, without a stack-depth check. The grammar's own stack bounds
+// nesting by parentheses, calls or CASE ("memory exhausted"), but not a chain
+// of left-associative operators: `1+1+1...` with ~24k terms (48 kB of SQL)
+// overflowed an 8 MiB stack and killed the process (found by fuzzing,
+// docs/fuzzing.md). So text whose operator chains are longer than this is
+// never handed to libpg_query.
+constexpr int kMaxOperatorChain = 1000;
+// Protobuf's default limit (100) refused the tree of an ordinary 50-term
+// `a || b || ...` expression; this allows any chain under the limit above
+// (two levels per operator) while keeping our recursive walks of the tree
+// and protobuf's own recursion well inside a thread's stack.
+constexpr int kMaxTreeDepth = 2 * kMaxOperatorChain + 1000;
+
+bool IsChainOperator(pg_query::Token t) {
+  switch (t) {
+    case pg_query::ASCII_37:  // %
+    case pg_query::ASCII_42:  // *
+    case pg_query::ASCII_43:  // +
+    case pg_query::ASCII_45:  // -
+    case pg_query::ASCII_47:  // /
+    case pg_query::ASCII_60:  // <
+    case pg_query::ASCII_61:  // =
+    case pg_query::ASCII_62:  // >
+    case pg_query::ASCII_94:  // ^
+    case pg_query::Op:
+    case pg_query::TYPECAST:
+    case pg_query::LESS_EQUALS:
+    case pg_query::GREATER_EQUALS:
+    case pg_query::NOT_EQUALS:
+    case pg_query::AND:
+    case pg_query::OR:
+    case pg_query::AT:
+    case pg_query::COLLATE:
+    case pg_query::OPERATOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// An upper bound of how deep operators can nest the tree of `sql`: operators
+// counted since the last ',' or ';' in each open parenthesis or bracket,
+// summed over the open ones (keywords do not reset the count, so a chain
+// through `CASE ... END` terms is counted too).
+int LongestOperatorChain(const std::vector<Token>& tokens) {
+  std::vector<int> open = {0};  // operators per open group, outermost first
+  int sum = 0;
+  int longest = 0;
+  for (const Token& t : tokens) {
+    if (t.kind == pg_query::ASCII_40 || t.kind == pg_query::ASCII_91) {
+      open.push_back(0);
+    } else if ((t.kind == pg_query::ASCII_41 || t.kind == pg_query::ASCII_93) && open.size() > 1) {
+      sum -= open.back();
+      open.pop_back();
+    } else if (t.kind == pg_query::ASCII_44 || t.kind == pg_query::ASCII_59) {
+      sum -= open.back();
+      open.back() = 0;
+    } else if (IsChainOperator(t.kind)) {
+      ++open.back();
+      ++sum;
+      longest = std::max(longest, sum);
+    }
+  }
+  return longest;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<Token>> ScanSql(const std::string& sql, int* error_offset) {
@@ -52,11 +120,22 @@ absl::StatusOr<std::vector<Token>> ScanSql(const std::string& sql, int* error_of
 }
 
 absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql) {
+  absl::StatusOr<std::vector<Token>> tokens = ScanSql(sql);
+  if (!tokens.ok()) return tokens.status();
+  if (const int chain = LongestOperatorChain(*tokens); chain > kMaxOperatorChain) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("expression too long for the linter: ", chain, " operators nested in one chain (at most ",
+                     kMaxOperatorChain, "); split it (e.g. into several UPDATEs or a function)"));
+  }
   OwnedParse r(pg_query_parse_protobuf(sql.c_str()));
   if (r->error != nullptr) return absl::InvalidArgumentError(r->error->message);
   pg_query::ParseResult tree;
-  if (!tree.ParseFromArray(r->parse_tree.data, static_cast<int>(r->parse_tree.len))) {
-    return absl::InternalError("libpg_query returned an undecodable parse tree");
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(r->parse_tree.data),
+                                            static_cast<int>(r->parse_tree.len));
+  in.SetRecursionLimit(kMaxTreeDepth);
+  if (!tree.ParseFromCodedStream(&in)) {
+    return absl::ResourceExhaustedError(absl::StrCat("statement nested too deeply for the linter (parse tree deeper than ",
+                                                   kMaxTreeDepth, " levels); split it"));
   }
   return tree;
 }
@@ -151,7 +230,10 @@ void SqlSource::Split() {
     for (size_t j = i; j < pieces.size() && j < i + kMaxMergedPieces; ++j) {
       const int end = pieces[j].end;
       absl::StatusOr<pg_query::ParseResult> r = ParseSql(text_.substr(st.start, end - st.start));
-      if (j == i && !r.ok()) st.error = std::string(r.status().message());
+      if (j == i && !r.ok()) {
+        st.error = std::string(r.status().message());
+        st.beyond_linter_limits = absl::IsResourceExhausted(r.status());
+      }
       if (r.ok() && r->stmts_size() == 1) {
         st.tree = r->stmts(0).stmt();
         st.end = end;

@@ -30,6 +30,9 @@ struct Token {
 absl::StatusOr<std::vector<Token>> ScanSql(const std::string& sql, int* error_offset = nullptr);
 
 // Runs PostgreSQL's grammar on `sql` (one or more statements).
+// InvalidArgument when the grammar refuses it; ResourceExhausted, without
+// calling the grammar, when its expressions nest deeper than the linter can
+// parse safely (libpg_query has no stack-depth check; see sql_source.cc).
 absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql);
 
 struct Statement {
@@ -39,6 +42,9 @@ struct Statement {
   // Parse tree of the statement; absent when the grammar refused it.
   std::optional<pg_query::Node> tree;
   std::string error;  // the parser's message when `tree` is absent
+  // No tree because of the linter's own limits (an operator chain or a tree
+  // too deep to parse safely), not because PostgreSQL would refuse it.
+  bool beyond_linter_limits = false;
 };
 
 // One migration file, scanned and split into parsed statements.
