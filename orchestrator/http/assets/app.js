@@ -356,7 +356,8 @@
     const leaseExp = ts(c.lease_expires_at);
     let lease = c.lease_holder ? '<span class="mono">' + esc(c.lease_holder) + '</span>' : '<span class="muted">none</span>';
     if (c.lease_holder && leaseExp) {
-      lease += leaseExp < now ? ' <span class="bad">expired ' + fmtSecs((now - leaseExp) / 1000) + ' ago</span>'
+      // A few seconds of slack: renewal is periodic and clocks differ a little.
+      lease += leaseExp + 3000 < now ? ' <span class="bad">expired ' + fmtAgo((now - leaseExp) / 1000) + ' ago</span>'
         : ' <span class="muted">until ' + fmtClock(leaseExp) + '</span>';
     }
     let facts = fact('cutover', '<span id="cutover-id" class="mono">' + esc(c.id) + '</span>') +
