@@ -36,8 +36,9 @@
 #       rollback failed, FAILED at/after the flip, unexpected script error)
 #   11  post-flip verification or check failed, NOT rolled back (traffic on
 #       green: no --rollback-on-check-failure, or no open rollback window)
-#  130/143  interrupted by SIGINT/SIGTERM: no action left half-done; the
-#       cutover's phase is printed (continue with --resume ID)
+#  130/143  interrupted by SIGINT/SIGTERM: a running approve/abort/... RPC
+#       finishes first, nothing starts after it; the cutover's phase is read
+#       back and printed (continue with --resume ID)
 set -Eeuo pipefail
 
 readonly EX_OK=0 EX_USAGE=2 EX_REFUSED=3 EX_GUARDRAIL=4 EX_FAILED=5 EX_FLIP_UNDONE=6 EX_AUTH=7 \
@@ -233,8 +234,17 @@ ctl_once() {
   OUT="$("$cutoverctl" --server "${servers[$srv]}" "${conn[@]}" "$@" 2>"$tmp/ctl.err")" || RC=$?
   ERR="$(tr '\n' ' ' <"$tmp/ctl.err")"
 }
+# A mutating call (plan, start, approve, abort, rollback), in its own session:
+# a SIGINT/SIGTERM sent to the job's process group does not cut the RPC off,
+# and the script's trap runs once it has returned (bounded by --rpc-timeout),
+# so the action is never left half-done.
+ctl_act() {
+  RC=0
+  OUT="$(setsid "$cutoverctl" --server "${servers[$srv]}" "${conn[@]}" "$@" 2>"$tmp/ctl.err")" || RC=$?
+  ERR="$(tr '\n' ' ' <"$tmp/ctl.err")"
+}
 # A read-only call, retried (rotating through --server) while the daemon is
-# unreachable (exit 6), for --unreachable-grace. Mutating calls use ctl_once:
+# unreachable (exit 6), for --unreachable-grace. Mutating calls use ctl_act:
 # whether an unanswered approve/abort was applied is read back, not guessed.
 ctl_ro() {
   local deadline=$(($(now_ms) + grace_ms))
@@ -260,7 +270,7 @@ ctl_wait() {
 
 # finish CODE STATUS MESSAGE: the only way out after argument parsing.
 finish() {
-  local code="$1" word="$2" msg="$3" report="null"
+  local code="$1" word="$2" msg="$3"
   if [ "$finishing" -eq 1 ]; then exit "$code"; fi
   finishing=1
   trap - INT TERM ERR
@@ -270,15 +280,17 @@ finish() {
   fi
   log result "exit $code ($word): $msg"
   if [ -n "$report_file" ]; then
+    echo null >"$tmp/report.json"
     if [ -n "$id" ]; then
       ctl_once -o json report "$id"
-      if [ "$RC" -eq 0 ]; then report="$OUT"; fi
+      if [ "$RC" -eq 0 ]; then printf '%s\n' "$OUT" >"$tmp/report.json"; fi
     fi
+    # Files, not --argjson: one argument is limited to 128 kB, a report may be larger.
     if ! jq -n --argjson code "$code" --arg word "$word" --arg msg "$msg" --arg id "$id" --arg phase "$phase" \
         --arg started "$started_at" --arg finished "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-        --argjson report "$report" --slurpfile steps "$tmp/steps.jsonl" \
+        --slurpfile report "$tmp/report.json" --slurpfile steps "$tmp/steps.jsonl" \
         '{verdict: {exit: $code, status: $word, message: $msg, cutover: $id, phase: $phase,
-                    started_at: $started, finished_at: $finished, steps: $steps}, report: $report}' \
+                    started_at: $started, finished_at: $finished, steps: $steps}, report: $report[0]}' \
         >"$report_file"; then
       log result "could not write --report $report_file"
     fi
@@ -307,7 +319,7 @@ on_signal() {
   local name="$1" code="$2"
   if [ -n "$child" ]; then kill "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; child=""; fi
   if [ -n "$id" ]; then ctl_once -o json status "$id"; if [ "$RC" -eq 0 ]; then status_json="$OUT"; phase="$(jq -r .phase <<<"$OUT")"; fi; fi
-  finish "$code" interrupted "interrupted by $name during '$step' (no command left half-done); $(describe)${id:+; continue with: $me --resume $id ...}"
+  finish "$code" interrupted "interrupted by $name during '$step' (no action started after it; the state below is read back); $(describe)${id:+; continue with: $me --resume $id ...}"
 }
 trap 'on_signal SIGINT 130' INT
 trap 'on_signal SIGTERM 143' TERM
@@ -357,11 +369,13 @@ progress() {
 }
 # Runs a --pre-flip-cmd / --check-cmd with the cutover in its environment.
 run_cmd() {
-  local what="$1" cmd="$2" limit_ms="$3" rc=0 rep="null"
+  local what="$1" cmd="$2" limit_ms="$3" rc=0
+  printf '%s\n' "$status_json" >"$tmp/status.json"
+  echo null >"$tmp/report.json"
   ctl_once -o json report "$id"
-  if [ "$RC" -eq 0 ]; then rep="$OUT"; fi
-  jq -n --argjson s "$status_json" --argjson r "$rep" '{status: $s, report: $r}' >"$tmp/state.json" 2>/dev/null \
-    || echo '{}' >"$tmp/state.json"
+  if [ "$RC" -eq 0 ]; then printf '%s\n' "$OUT" >"$tmp/report.json"; fi
+  jq -n --slurpfile s "$tmp/status.json" --slurpfile r "$tmp/report.json" '{status: $s[0], report: $r[0]}' \
+    >"$tmp/state.json" 2>/dev/null || echo '{}' >"$tmp/state.json"
   CUTOVER_ID="$id" CUTOVER_SERVER="${servers[$srv]}" CUTOVER_REPORT="$tmp/state.json" \
     timeout "$((limit_ms / 1000 + 1))" bash -c "$cmd" >"$tmp/cmd.out" 2>&1 || rc=$?
   while IFS= read -r l; do log "$what" "| $l"; done < <(tail -n 20 "$tmp/cmd.out")
@@ -375,7 +389,7 @@ abort_and_confirm() {
   step="abort"
   last_seq
   seq="$SEQ"
-  ctl_once abort "$id" --reason "$me: $1"
+  ctl_act abort "$id" --reason "$me: $1"
   if [ "$RC" -ne 0 ]; then
     refresh
     if [ "$phase" != PHASE_ABORTED ]; then record abort fail "cutoverctl abort exit $RC: $ERR"; return 1; fi
@@ -456,7 +470,7 @@ create_and_start() {
     record window fail "--not-after $not_after has passed"
     finish "$EX_REFUSED" refused "--not-after $not_after has already passed: not starting; nothing was created"
   fi
-  ctl_once -o json plan "$plan"
+  ctl_act -o json plan "$plan"
   read_ok "plan $plan"
   if [ "$RC" -ne 0 ]; then
     record plan fail "cutoverctl plan exit $RC: $ERR"
@@ -470,7 +484,7 @@ create_and_start() {
 }
 start_planned() {
   step="start"
-  ctl_once start "$id"
+  ctl_act start "$id"
   if [ "$RC" -eq 7 ]; then finish "$EX_AUTH" auth "start $id: $ERR"; fi
   refresh
   if [ "$phase" = PHASE_PLANNED ]; then
@@ -566,7 +580,7 @@ at_ready() {
   step="approve"
   last_seq
   approve_seq="$SEQ"
-  ctl_once approve "$id" --reason "$reason"
+  ctl_act approve "$id" --reason "$reason"
   case "$RC" in
     0) ;;
     7) finish "$EX_AUTH" auth "approve $id (needs role approver): $ERR; $(describe)" ;;
@@ -643,7 +657,7 @@ post_flip() {
     if [ "$open" = true ] && [ -n "$ends" ] && [ "$(now)" -lt "$(date -d "$ends" +%s)" ]; then
       step="rollback"
       log rollback "$why: rolling back (window open until $ends)"
-      ctl_once rollback "$id" --reason "$me: $why"
+      ctl_act rollback "$id" --reason "$me: $why"
       if [ "$RC" -eq 7 ]; then finish "$EX_AUTH" auth "rollback $id: $ERR; $(describe)"; fi
       ctl_wait "$id" --phase rolled_back --timeout "$((rollback_ms))ms"
       refresh
