@@ -69,7 +69,7 @@ cleanup() {
     [ "$code" -eq 0 ] && rm -rf "$work"
     [ "$code" -ne 0 ] && echo "logs kept in $work (cutoverd.log, loadgen.log, ...)" >&2
   else
-    echo "left running: cutoverd on 127.0.0.1:$(cat "$work/cutoverd.port" 2>/dev/null) and the sandbox in $sandbox"
+    echo "left running: cutoverd on 127.0.0.1:$(cat "$work/cutoverd.port" 2>/dev/null) (status page http://127.0.0.1:$(cat "$work/cutoverd.http-port" 2>/dev/null)/) and the sandbox in $sandbox"
     echo "stop them with: kill ${pids[*]}; $bin/deploy/sandbox/cutover-sandbox stop --dir $sandbox"
   fi
   exit "$code"
@@ -123,10 +123,14 @@ fi
 
 step "cutoverd (control database: schema cutover; queue: $queue)"
 "$bin/orchestrator/tools/cutoverd" --control-dsn "$control" --listen 127.0.0.1:0 --port-file "$work/cutoverd.port" \
+  --http-listen 127.0.0.1:0 --http-port-file "$work/cutoverd.http-port" \
   --insecure-local --identity "quickstart@$(hostname)" >"$work/cutoverd.log" 2>&1 &
 pids+=($!)
 wait_file "$work/cutoverd.port" "cutoverd" "${pids[-1]}"
+wait_file "$work/cutoverd.http-port" "cutoverd (HTTP listener)" "${pids[-1]}"
+http_base="http://127.0.0.1:$(cat "$work/cutoverd.http-port")"
 echo "listening on 127.0.0.1:$(cat "$work/cutoverd.port") (log: $work/cutoverd.log)"
+echo "status page: $http_base/   metrics: $http_base/metrics"
 
 step "Clients: cutover-loadgen through PgBouncer ($rate ops/s; ledger of acknowledged revocations)"
 "$bin/deploy/hydra/loadgen/cutover-loadgen" --dsn "$clients" --clients 4 --rate "$rate" --duration 0 \
