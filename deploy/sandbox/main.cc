@@ -7,6 +7,8 @@
 //   cutover-sandbox status --dir D
 //   cutover-sandbox env    --dir D
 //   cutover-sandbox stop   --dir D [--keep-data]
+//   cutover-sandbox restart --dir D (--cluster NAME [--immediate] | --bouncer)
+//                                  (fault injection, e.g. tests/chaos)
 //
 // Exit codes: 0 ok; 1 failure (also: status found a server not running);
 // 2 usage error. Messages go to stderr; the env lines (start, env) to stdout.
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cutover/common/log.h"
 #include "cutover/sandbox/sandbox.h"
@@ -114,6 +117,24 @@ int Stop(const std::string& dir, bool keep) {
   return kOk;
 }
 
+int Restart(const std::string& dir, const std::string& cluster, bool immediate, bool bouncer) {
+  if (cluster.empty() == !bouncer) {
+    std::cerr << "cutover-sandbox: restart: expected exactly one of --cluster NAME or --bouncer\n";
+    return kUsage;
+  }
+  auto sb = Sandbox::Attach(dir);
+  if (!sb.ok()) {
+    return Fail("restart", sb.status());
+  }
+  absl::Status st = bouncer ? (*sb)->RestartBouncer() : (*sb)->RestartCluster(cluster, immediate);
+  if (!st.ok()) {
+    return Fail(absl::StrCat("restart ", bouncer ? "pgbouncer" : cluster), st);
+  }
+  std::cerr << "cutover-sandbox: restarted " << (bouncer ? "pgbouncer" : cluster)
+            << (immediate ? " (immediate stop, crash recovery)" : "") << "\n";
+  return kOk;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{
       "Local sandbox for cutover: blue, green and control PostgreSQL clusters and a PgBouncer in front "
@@ -144,6 +165,16 @@ int Main(int argc, char** argv) {
   status->add_option("--dir", dir, "Sandbox directory")->required();
   auto* env = app.add_subcommand("env", "Print the shell-sourceable env lines (DSNs, ports) on stdout");
   env->add_option("--dir", dir, "Sandbox directory")->required();
+  std::string cluster;
+  bool immediate = false, bouncer = false;
+  auto* restart = app.add_subcommand("restart",
+                                     "Fault injection: restart one cluster (same port) or PgBouncer; returns "
+                                     "once it accepts connections again");
+  restart->add_option("--dir", dir, "Sandbox directory")->required();
+  restart->add_option("--cluster", cluster, "Cluster to restart (blue, green, control)");
+  restart->add_flag("--immediate", immediate,
+                    "Immediate stop (SIGQUIT: crash recovery on start) instead of fast");
+  restart->add_flag("--bouncer", bouncer, "Restart PgBouncer instead of a cluster");
 
   try {
     app.parse(argc, argv);
@@ -166,6 +197,9 @@ int Main(int argc, char** argv) {
   }
   if (env->parsed()) {
     return Env(dir);
+  }
+  if (restart->parsed()) {
+    return Restart(dir, cluster, immediate, bouncer);
   }
   return kUsage;
 }

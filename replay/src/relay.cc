@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cutover/common/failpoint.h"
 #include "cutover/replay/capture.h"
 #include "cutover/replay/event.h"
 #include "spdlog/spdlog.h"
@@ -64,6 +65,9 @@ absl::StatusOr<int> Relay::Step() {
     if (crash_after_append_.exchange(false)) {
       return absl::UnavailableError("relay crashed after append (test hook)");
     }
+    // Chaos tests (docs/orchestrator.md "Failpoints"): the batch is in the
+    // queue but still in the outbox, so it is relayed again (duplicates).
+    RETURN_IF_ERROR(Failpoint("relay.after_append"));
     tx.exec(absl::StrCat("DELETE FROM cutover_capture.outbox WHERE id IN (", absl::StrJoin(ids, ","), ")"));
     moved = static_cast<int>(rows.size());
     return absl::OkStatus();

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cutover/common/failpoint.h"
 #include "cutover/replay/event.h"
 #include "spdlog/spdlog.h"
 
@@ -335,6 +336,9 @@ absl::Status Replayer::ApplyPlan(pqxx::work& tx, const BatchPlan& plan, bool iso
   if (crash_before_commit_.exchange(false)) {
     return absl::UnavailableError("replayer crashed before commit (test hook)");
   }
+  // Chaos tests (docs/orchestrator.md "Failpoints"): nothing of the batch
+  // commits, so it is read again from the stored positions.
+  RETURN_IF_ERROR(Failpoint("replay.before_commit"));
   return absl::OkStatus();
 }
 

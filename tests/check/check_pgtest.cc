@@ -398,6 +398,51 @@ TEST_F(CheckPgTest, LedgerRevocationsMadeOnBlueMustBeInEffectOnGreen) {
   EXPECT_EQ(r.verdict(), "FAIL: 0 lost, 0 false revocations, 2 ledger revocations not in effect on green");
 }
 
+// --serving blue (aborted or rolled back): every ledger entry, made on blue or
+// on green, is looked up on blue; green is not read and entities are not compared.
+TEST_F(CheckPgTest, ServingBlueChecksEveryLedgerEntryOnBlue) {
+  ASSERT_NO_FATAL_FAILURE(Load());
+  const std::string b = db_.blue;
+  const std::string live_rid = Q(b, "SELECT min(request_id COLLATE \"C\") FROM hydra_oauth2_access");
+  const std::string dead_rt =
+      Q(b, "SELECT min(signature COLLATE \"C\") FROM hydra_oauth2_refresh WHERE NOT active");
+  const std::string live_session =
+      Q(b, "SELECT min(id COLLATE \"C\") FROM hydra_oauth2_authentication_session");
+  // Green differs wildly: it must not matter.
+  X(db_.green, "DELETE FROM hydra_oauth2_access");
+  const absl::Time now = absl::Now();
+  ASSERT_NO_FATAL_FAILURE(WriteLedger({
+      Line(now, "1.x", "refresh", dead_rt),                  // in effect on blue
+      Line(now, "2.x", "token", live_rid),                   // made on green, NOT in effect on blue
+      Line(now, "2.x", "login_session", "no-such-session"),  // absent on blue: in effect
+      Line(now, "2.x", "login_session", live_session),       // NOT in effect on blue
+  }));
+  v1::CheckReport r = RunJson({"--serving", "blue", "--ledger", LedgerPath()}, 1);
+  EXPECT_EQ(r.entities_size(), 0);
+  EXPECT_EQ(r.ledger().entries(), 4);
+  EXPECT_EQ(r.ledger().blue_entries(), 1);
+  EXPECT_EQ(r.ledger().green_entries(), 3);
+  EXPECT_EQ(r.ledger().checked(), 4);
+  EXPECT_EQ(r.ledger().absent_on_green(), 1);
+  EXPECT_EQ(r.ledger_lost(), 2);
+  ASSERT_EQ(r.ledger().lost_entries_size(), 2);
+  EXPECT_EQ(r.ledger().lost_entries(0).line(), 2);
+  EXPECT_EQ(r.ledger().lost_entries(1).line(), 4);
+  EXPECT_EQ(r.verdict(), "FAIL: 2 ledger revocations not in effect on blue (blue serves)");
+
+  // Revoked on blue (as a rollback would carry them back): OK.
+  X(b, absl::StrCat("DELETE FROM hydra_oauth2_access WHERE request_id = '", live_rid, "'"));
+  X(b, absl::StrCat("UPDATE hydra_oauth2_refresh SET active = false WHERE request_id = '", live_rid, "'"));
+  X(b, absl::StrCat("DELETE FROM hydra_oauth2_authentication_session WHERE id = '", live_session, "'"));
+  r = RunJson({"--serving", "blue", "--ledger", LedgerPath()}, 0);
+  EXPECT_EQ(r.verdict(), "OK: 0 ledger revocations not in effect on blue (blue serves)");
+
+  // It needs the ledger.
+  CommandResult u = Run({"--serving", "blue"});
+  EXPECT_EQ(u.exit_code, 2) << u.out << u.err;
+  EXPECT_THAT(u.err, HasSubstr("--serving blue needs --ledger"));
+}
+
 TEST_F(CheckPgTest, MalformedLedgerLineExitsTwoNamingFileAndLine) {
   ASSERT_NO_FATAL_FAILURE(Load());
   ASSERT_NO_FATAL_FAILURE(

@@ -7,8 +7,9 @@
 // metric name in the contract, the per-cutover series deduplicated by the
 // rules (`max by (cutover, ...)`), every rule healthy and every expression of
 // the rules and of deploy/grafana/cutover-dashboard.json evaluating without
-// error, and no alert firing for a healthy cutover, in READY and after the
-// flip (COMPLETED, with a write gap recorded).
+// error; no alert firing for a healthy cutover in READY, CutoverFlipFailed
+// firing once (not once per daemon) after a flip undone by a failpoint, and
+// nothing firing after the second flip (COMPLETED, write gap recorded).
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -260,7 +261,9 @@ TEST_F(PrometheusE2eTest, PrometheusScrapesTwoDaemonsAndEvaluatesEveryRuleAndPan
                                            dir_ + "/http-a.port"};
   const std::vector<std::string> args_b = {"--insecure-local", "--http-listen", "127.0.0.1:0", "--http-port-file",
                                            dir_ + "/http-b.port"};
-  Daemon a(db_.control, "prom-a", dir_, "", args_a);
+  // prom-a drives the cutover; its first flip fails at the fence and is
+  // undone (back to READY), the second one succeeds.
+  Daemon a(db_.control, "prom-a", dir_, "flip.fence=error-once", args_a);
   const std::string server = a.Address();
   ASSERT_FALSE(server.empty()) << a.log();
   const std::string id = PlanAndStart(server, plan);
@@ -386,20 +389,26 @@ scrape_configs:
   // Every metric exported is in the contract, and everything a READY cutover
   // has is there (flip gap/pause only after a flip, accepted losses only with
   // writes after the snapshot, webhooks only with a notifier).
+  // Polled: cutover_http_requests_total counts a scrape once it has been
+  // answered, so it appears from the second scrape on.
   const std::set<std::string> contract = ContractMetrics();
-  absl::StatusOr<std::map<std::string, double>> names =
-      prom.Samples(R"(count by (__name__) ({__name__=~"cutover_.+"}))", "__name__");
-  ASSERT_TRUE(names.ok()) << names.status();
-  for (const auto& [name, n] : *names) {
-    EXPECT_TRUE(contract.contains(name)) << name << " is not in the contract";
-  }
   const std::set<std::string> optional = {"cutover_flip_write_gap_seconds", "cutover_flip_pause_seconds",
                                           "cutover_accepted_loss_rows", "cutover_webhook_deliveries_total",
                                           "cutover_webhook_queue_depth"};
-  for (const std::string& name : contract) {
-    if (!optional.contains(name)) {
-      EXPECT_TRUE(names->contains(name)) << name << " not exported at READY";
+  absl::StatusOr<std::map<std::string, double>> names;
+  std::vector<std::string> missing;
+  ct::WaitFor([&] {
+    names = prom.Samples(R"(count by (__name__) ({__name__=~"cutover_.+"}))", "__name__");
+    missing.clear();
+    for (const std::string& name : contract) {
+      if (!optional.contains(name) && !(names.ok() && names->contains(name))) missing.push_back(name);
     }
+    return missing.empty();
+  }, absl::Seconds(15), absl::Milliseconds(250));
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_THAT(missing, ::testing::IsEmpty()) << "not exported at READY";
+  for (const auto& [name, n] : *names) {
+    EXPECT_TRUE(contract.contains(name)) << name << " is not in the contract";
   }
 
   // Every dashboard expression evaluates.
@@ -418,10 +427,29 @@ scrape_configs:
   for (const pb::Value& v : values->list_value().values()) listed |= v.string_value() == id;
   EXPECT_TRUE(listed) << "label_values(cutover_phase, cutover) lacks " << id;
 
-  // The flip, seen through Prometheus: COMPLETED, succeeded, a write gap
-  // recorded, no failure counted, nothing firing (a good flip is not a
-  // failed one even if a scrape caught the attempt running).
+  // A failed flip, on real series from two daemons: CutoverFlipFailed fires
+  // once for the cutover (labels cutover, direction; no instance).
   CtlResult approved = Ctl(server, {"approve", id, "--reason", "prometheus e2e"});
+  ASSERT_EQ(approved.code, 0) << approved.out << approved.err;
+  std::vector<std::string> fired;
+  const bool flip_failed = ct::WaitFor([&] {
+    absl::StatusOr<pb::ListValue> r = prom.Query(R"(ALERTS{alertname="CutoverFlipFailed",alertstate="firing"})");
+    if (!r.ok()) return false;
+    fired.clear();
+    for (const pb::Value& v : r->values()) {
+      const pb::Struct& m = Field(v.struct_value(), "metric").struct_value();
+      fired.push_back(absl::StrCat(Str(m, "cutover"), "/", Str(m, "direction"), "/", Str(m, "severity"), "/",
+                                   Str(m, "instance")));
+    }
+    return !fired.empty();
+  }, absl::Seconds(60), absl::Milliseconds(250));
+  ASSERT_TRUE(flip_failed) << "CutoverFlipFailed never fired; phase " << Phase(server, id) << "\n" << a.log();
+  EXPECT_THAT(fired, ::testing::ElementsAre(absl::StrCat(id, "/forward/warning/")));
+  EXPECT_EQ(Phase(server, id), "PHASE_READY");
+
+  // Approved again: the flip succeeds. COMPLETED, succeeded, a write gap
+  // recorded, one failure counted, nothing firing any more.
+  approved = Ctl(server, {"approve", id, "--reason", "prometheus e2e, second attempt"});
   ASSERT_EQ(approved.code, 0) << approved.out << approved.err;
   CtlResult done = Ctl(server, {"wait", id, "--phase", "completed", "--timeout", "60s"});
   ASSERT_EQ(done.code, 0) << done.out << done.err << a.log();
@@ -433,7 +461,7 @@ scrape_configs:
   absl::StatusOr<std::map<std::string, double>> failures =
       prom.Samples(absl::StrCat("max by (direction) (cutover_flip_failures_total{", c, "})"), "direction");
   ASSERT_TRUE(failures.ok()) << failures.status();
-  EXPECT_EQ((*failures)["forward"], 0);
+  EXPECT_EQ((*failures)["forward"], 1);
   absl::StatusOr<std::map<std::string, double>> gap =
       prom.Samples(absl::StrCat("max by (direction) (cutover_flip_write_gap_seconds{", c, "})"), "direction");
   ASSERT_TRUE(gap.ok()) << gap.status();

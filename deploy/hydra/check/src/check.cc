@@ -30,17 +30,20 @@ std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
 // entries feed the revocations the comparisons take into account.
 class LedgerCheck {
  public:
-  LedgerCheck(PgSide* green, int max_examples, v1::LedgerCheckResult* result)
-      : green_(green), max_examples_(max_examples), result_(result) {}
+  // check_all: every entry is looked up on `green` (the serving side; blue
+  // itself with --serving blue), not only those made on blue.
+  LedgerCheck(PgSide* green, int max_examples, v1::LedgerCheckResult* result, bool check_all = false)
+      : green_(green), max_examples_(max_examples), result_(result), check_all_(check_all) {}
 
   absl::Status Add(LedgerEntry e, GreenRevocations* revocations) {
     result_->set_entries(result_->entries() + 1);
     if (e.schema == LedgerSchema::kGreen) {
       result_->set_green_entries(result_->green_entries() + 1);
       revocations->Add(e);
-      return absl::OkStatus();
+      if (!check_all_) return absl::OkStatus();
+    } else {
+      result_->set_blue_entries(result_->blue_entries() + 1);
     }
-    result_->set_blue_entries(result_->blue_entries() + 1);
     batch_.push_back(std::move(e));
     if (batch_.size() >= kLedgerBatch) return Flush();
     return absl::OkStatus();
@@ -100,6 +103,7 @@ class LedgerCheck {
   PgSide* green_;
   int max_examples_;
   v1::LedgerCheckResult* result_;
+  const bool check_all_;
   std::vector<LedgerEntry> batch_;
 };
 
@@ -146,7 +150,55 @@ absl::Status WithSource(absl::Status status, ErrorSource source) {
   return status;
 }
 
+namespace {
+
+// --serving blue: the cutover was aborted or rolled back. Only the ledger is
+// checked, every entry on blue (revocations made on green before a rollback
+// must have been carried back).
+absl::StatusOr<v1::CheckReport> RunServingBlueCheck(const CheckOptions& options) {
+  const absl::Time start = absl::Now();
+  v1::CheckReport report;
+  report.set_blue(pg::DescribeDsn(options.blue_dsn));
+  report.add_notes(
+      "blue serves (--serving blue: aborted or rolled back): entities are not compared, every ledger entry "
+      "(made on blue or on green) is checked on blue; ledger.checked/absent_on_green/lost refer to blue");
+  if (options.ledger_path.empty()) {
+    return WithSource(
+        absl::InvalidArgumentError("--serving blue needs --ledger (only the ledger is checked)"),
+        ErrorSource::kInput);
+  }
+  auto blue_or = PgSide::Open(options.blue_dsn, "blue");
+  if (!blue_or.ok()) return WithSource(blue_or.status(), ErrorSource::kBlue);
+  std::unique_ptr<PgSide> blue = std::move(*blue_or);
+  report.set_blue_shape(hydra::ShapeName(blue->shape()));
+  GreenRevocations unused;
+  v1::LedgerCheckResult* ledger_result = report.mutable_ledger();
+  ledger_result->set_path(options.ledger_path);
+  LedgerCheck ledger_check(blue.get(), options.max_examples, ledger_result, /*check_all=*/true);
+  auto opened = LedgerReader::Open(options.ledger_path);
+  if (!opened.ok()) return WithSource(opened.status(), ErrorSource::kInput);
+  auto sink = [&](LedgerEntry e) { return ledger_check.Add(std::move(e), &unused); };
+  RETURN_IF_ERROR((*opened)->Read(/*final=*/false, sink));
+  RETURN_IF_ERROR((*opened)->Read(/*final=*/true, sink));
+  RETURN_IF_ERROR(ledger_check.Flush());
+  blue->Close();
+  if (options.progress) {
+    options.progress(absl::StrCat("ledger ", options.ledger_path, ": ", ledger_result->entries(),
+                                  " entries checked on blue, ", ledger_result->lost(), " not in effect"));
+  }
+  report.set_ledger_lost(ledger_result->lost());
+  report.set_ok(report.ledger_lost() == 0);
+  report.set_verdict(absl::StrCat(report.ok() ? "OK: " : "FAIL: ",
+                                  Plural(report.ledger_lost(), "ledger revocation", "ledger revocations"),
+                                  " not in effect on blue (blue serves)"));
+  *report.mutable_duration() = ToProto(absl::Now() - start);
+  return report;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::CheckReport> RunCheck(const CheckOptions& options) {
+  if (options.serving_blue) return RunServingBlueCheck(options);
   const absl::Time start = absl::Now();
   auto say = [&](absl::string_view line) {
     if (options.progress) options.progress(line);

@@ -69,6 +69,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "no progress on stderr");
+  std::string serving = "green";
+  app.add_option(
+         "--serving", serving,
+         "which side serves: green (completed; compare both sides and the ledger) or blue (aborted or "
+         "rolled back: every ledger entry must be in effect on blue; green is not read)")
+      ->check(CLI::IsMember({"green", "blue"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,6 +92,9 @@ int main(int argc, char** argv) {
   options.green_dsn = green;
   options.ledger_path = ledger;
   options.max_examples = max_examples;
+  options.serving_blue = serving == "blue";
+  if (options.serving_blue && ledger.empty())
+    return Usage("--serving blue needs --ledger FILE (only the ledger is checked)");
   int rc = kOk;
   if (!since_flip.empty()) {
     if (!ParseTime("--since-flip", since_flip, &options.created_after, &rc)) return rc;

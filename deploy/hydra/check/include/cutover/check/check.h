@@ -49,6 +49,11 @@ struct CheckOptions {
   std::string snapshot_source;
   int max_examples = 10;
   ProgressFn progress;
+  // The cutover was aborted or rolled back, so blue serves (`--serving blue`):
+  // the entities are not compared (green is not authoritative) and every
+  // ledger entry, made on blue or on green, must be in effect on blue.
+  // green_dsn is not read.
+  bool serving_blue = false;
 };
 
 // Which input an error is about; decides cutover-check's exit code.
