@@ -254,8 +254,16 @@ TEST_F(StatusPageE2eTest, PageShowsTheLivePhaseOfARealCutover) {
   EXPECT_THAT(Section(dom, "replay", "</section>"), HasSubstr("dead letters"));
 
   // Approve; once COMPLETED the page shows it and the flip's write gap.
-  CtlResult approve = Ctl(server, {"approve", id, "--reason", "status page e2e"});
-  ASSERT_EQ(approve.code, 0) << approve.out << approve.err;
+  // Under load the backlog can briefly exceed max_backlog: approve is then
+  // refused with the blocker (exit 1) and retried, as an operator would.
+  CtlResult approve;
+  ASSERT_TRUE(ct::WaitFor(
+      [&] {
+        approve = Ctl(server, {"approve", id, "--reason", "status page e2e"});
+        return approve.code == 0;
+      },
+      absl::Seconds(90), absl::Milliseconds(500)))
+      << approve.out << approve.err;
   CtlResult done = Ctl(server, {"wait", id, "--phase", "completed", "--timeout", "120s"});
   ASSERT_EQ(done.code, 0) << done.out << done.err << "\nphase: " << Phase(server, id) << "\n" << d.log();
   const v1::Cutover completed = GetCutover(port, id);
