@@ -347,6 +347,8 @@
     if (phase === 'FAILED' && c.failed_phase) kindText += ' (in ' + phaseName(c.failed_phase) + ')';
     if (phase === 'READY' && c.approved) kindText = 'approved: flipping';
     if (phase === 'ROLLING_BACK') kindText = 'rolling back to blue';
+    if (phase === 'ABORTED') kindText = 'aborted before the flip: blue untouched, traffic on blue';
+    if (phase === 'ROLLED_BACK') kindText = 'rolled back: traffic on blue';
     text('phase-kind', kindText);
     const entered = ts(c.phase_entered_at);
     text('time-in-phase', entered ? (TERMINAL.has(phase) ? 'since ' + fmtWhen(entered)
