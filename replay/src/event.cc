@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -62,6 +63,21 @@ absl::Status ValidateEvent(const cutover::v1::RevocationEvent& e) {
     if (col.empty()) return absl::InvalidArgumentError("event.key has an empty column name");
     if (datum.null()) {
       return absl::InvalidArgumentError(absl::StrCat("event.key[", col, "] is NULL: key columns must have values"));
+    }
+  }
+  // PostgreSQL text cannot hold a NUL byte, and libpq cuts the array the
+  // replayer binds at the first one: the whole batch then failed ("malformed
+  // array literal") and was retried event by event before this event became a
+  // dead letter with that puzzling reason (fuzz target event_decoder checks
+  // this, docs/fuzzing.md). Only the API path or a corrupted queue can carry one.
+  for (const auto* map : {&e.key(), &e.extra()}) {
+    const char* field = map == &e.key() ? "key" : "extra";
+    for (const auto& [col, datum] : *map) {
+      if (col.find('\0') != std::string::npos || datum.text().find('\0') != std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("event.", field, "[", absl::CEscape(col.substr(0, 64)),
+                         "] contains a NUL byte: PostgreSQL text cannot hold one"));
+      }
     }
   }
   if (e.capture_path() == cutover::v1::CAPTURE_PATH_UNSPECIFIED) {

@@ -787,7 +787,7 @@ TEST(OnlineSafeExample, TheSameChangesWrittenNaivelyAreAllFlagged) {
   EXPECT_EQ(r.warnings(), 1);
 }
 
-// ----- limits (found by fuzzing: docs/fuzzing.md) -----
+// ----- limits (found with the migration_lint fuzz target's work: docs/fuzzing.md) -----
 
 std::string Chain(int terms) {
   std::string sql = "UPDATE t SET v = 'a'";

@@ -66,6 +66,11 @@ TEST(Event, FieldLevelErrors) {
       {[](auto* e) { (*e->mutable_key())["signature"].set_null(true); }, "event.key[signature] is NULL"},
       {[](auto* e) { e->set_capture_path(cutover::v1::CAPTURE_PATH_UNSPECIFIED); }, "event.capture_path is unset"},
       {[](auto* e) { e->set_direction(cutover::v1::DIRECTION_UNSPECIFIED); }, "event.direction is unset"},
+      // PostgreSQL text cannot hold a NUL; libpq would cut the bound array there.
+      {[](auto* e) { (*e->mutable_key())["signature"].set_text(std::string("sig\0-1", 6)); },
+       "event.key[signature] contains a NUL byte"},
+      {[](auto* e) { (*e->mutable_extra())[std::string("req\0", 4)].set_text("x"); },
+       "event.extra[req\\000] contains a NUL byte"},
   };
   for (const auto& c : cases) {
     auto e = SampleEvent();

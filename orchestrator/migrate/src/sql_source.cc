@@ -35,11 +35,11 @@ constexpr int kMaxMergedPieces = 64;
 
 // libpg_query turns its parse tree into protobuf recursively and, unlike
 // PostgreSQL, without a stack-depth check. The grammar's own stack bounds
-// nesting by parentheses, calls or CASE ("memory exhausted"), but not a chain
-// of left-associative operators: `1+1+1...` with ~24k terms (48 kB of SQL)
-// overflowed an 8 MiB stack and killed the process (found by fuzzing,
-// docs/fuzzing.md). So text whose operator chains are longer than this is
-// never handed to libpg_query.
+// nesting by parentheses, calls or CASE ("memory exhausted"), but not a
+// chain of left-associative operators: `1+1+1...` with ~24k terms (48 kB of
+// SQL) overflowed an 8 MiB stack and killed the process (found while writing
+// the migration_lint fuzz target, docs/fuzzing.md). So text whose operator
+// chains are longer than this is never handed to libpg_query.
 constexpr int kMaxOperatorChain = 1000;
 // Protobuf's default limit (100) refused the tree of an ordinary 50-term
 // `a || b || ...` expression; this allows any chain under the limit above
