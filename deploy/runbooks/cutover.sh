@@ -302,6 +302,9 @@ finish() {
 # What the on-call needs to know about the cutover right now (one line).
 describe() {
   if [ -z "$id" ]; then echo "no cutover was created"; return; fi
+  if [ "$phase" = PHASE_READY ] && [ "$(jq -r .approved <<<"$status_json")" = true ]; then
+    echo "cutover $id is READY and approved: the daemon flips it by itself (traffic still on blue)"; return
+  fi
   case "$phase" in
     PHASE_PLANNED|PHASE_CAPTURING|PHASE_COPYING|PHASE_INDEXING|PHASE_VERIFYING_COPY|PHASE_MIGRATING|PHASE_CATCHING_UP|PHASE_READY|PHASE_PAUSED)
       echo "cutover $id is in $phase: traffic on blue; the daemon keeps driving it (abort with: cutoverctl abort $id)" ;;
