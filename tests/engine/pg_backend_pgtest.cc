@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cutover/common/pg.h"
+#include "cutover/common/proto_time.h"
 #include "cutover/engine/orchestrator.h"
 #include "cutover/engine/pg_backend.h"
 #include "cutover/testing/sandbox_env.h"
@@ -154,6 +155,40 @@ TEST(PlanFieldsLint, UnknownAllowedRuleIsNamed) {
   p.mutable_migration()->add_allowed_lint_rules("no-such-rule");
   absl::Status st = ValidatePlanFields(p);
   EXPECT_THAT(st.message(), HasSubstr("plan.migration.allowed_lint_rules[0]: unknown rule \"no-such-rule\""));
+}
+
+// Stats() splits the backlog: rows still in the capturing side's outbox
+// (nothing relays them here) are relay_backlog, their age relay_lag.
+TEST_F(PgBackendMigrateTest, StatsReportTheRelayBacklogAndLag) {
+  ct::ExecOrDie(db_.blue,
+                "CREATE TABLE public.tokens (signature text PRIMARY KEY, active boolean NOT NULL); "
+                "INSERT INTO public.tokens VALUES ('a', true), ('b', true), ('c', true)");
+  v1::Plan plan = Plan();
+  plan.mutable_capture()->set_profile("generic");
+  v1::CaptureRule* r = plan.mutable_capture()->add_rules();
+  r->set_name("tokens");
+  r->set_table("public.tokens");
+  r->set_revocation_class(v1::REVOCATION_CLASS_TOKEN);
+  r->set_on_delete(true);
+  r->add_key_columns("signature");
+  r->add_apply("DELETE FROM public.tokens WHERE signature = :signature");
+  std::unique_ptr<BackendFactory> f = NewPgBackendFactory();
+  absl::StatusOr<std::unique_ptr<CutoverBackend>> b = f->Create(db_.name, plan);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE((*b)->InstallCapture(kForward).ok());
+  absl::StatusOr<v1::ReplayStats> s = (*b)->Stats(kForward);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->relay_backlog(), 0);
+
+  ct::ExecOrDie(db_.blue, "DELETE FROM public.tokens WHERE signature IN ('a', 'b')");
+  absl::SleepFor(absl::Milliseconds(1100));  // an age to measure, not synchronisation
+  s = (*b)->Stats(kForward);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->relay_backlog(), 2);
+  EXPECT_EQ(s->backlog(), 2) << "outbox rows are part of the backlog";
+  EXPECT_GE(FromProto(s->relay_lag()), absl::Seconds(1));
+  EXPECT_EQ(FromProto(s->relay_lag()), FromProto(s->oldest_event_age()));
+  ASSERT_TRUE((*b)->RemoveCapture(kForward).ok());
 }
 
 }  // namespace
