@@ -5,10 +5,6 @@
 // table with its row count, the phases passed in the timeline; then, after
 // approve, COMPLETED and the flip's write gap. Screenshots are kept as test
 // artifacts in ${CUTOVER_BINARY_DIR}/test-artifacts/ (docs/status-page.md).
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <map>
 #include <regex>
 
@@ -16,52 +12,16 @@
 #include "cutover/v1/cutover.pb.h"
 #include "e2e_support.h"
 #include "google/protobuf/util/json_util.h"
+#include "http_client.h"
 
 namespace cutover::e2e {
 namespace {
 
-struct HttpResponse {
-  int code = 0;
-  std::string body;
-  std::string error;
-};
-
-// A plain HTTP/1.0 GET on loopback (the test needs nothing more than this).
-HttpResponse HttpGet(int port, const std::string& path) {
-  HttpResponse r;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return {0, "", "socket failed"};
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return {0, "", absl::StrCat("connect to 127.0.0.1:", port, " failed")};
-  }
-  const std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return {0, "", "send failed"};
-  }
-  std::string raw;
-  char buf[16384];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) raw.append(buf, static_cast<size_t>(n));
-  close(fd);
-  const size_t sp = raw.find(' ');
-  const size_t hdr_end = raw.find("\r\n\r\n");
-  if (sp == std::string::npos || hdr_end == std::string::npos || !absl::SimpleAtoi(raw.substr(sp + 1, 3), &r.code)) {
-    return {0, "", absl::StrCat("malformed response: ", raw.substr(0, 200))};
-  }
-  r.body = raw.substr(hdr_end + 4);
-  return r;
-}
+using ::cutover::testing::Fetch;
+using ::cutover::testing::Reply;
 
 template <typename Msg>
-Msg ParseJson(const HttpResponse& r) {
+Msg ParseJson(const Reply& r) {
   Msg m;
   google::protobuf::util::JsonParseOptions o;
   o.ignore_unknown_fields = true;
@@ -168,8 +128,8 @@ class StatusPageE2eTest : public E2eFixture {
   }
 
   v1::Cutover GetCutover(int port, const std::string& id) {
-    HttpResponse r = HttpGet(port, absl::StrCat("/api/v1/cutovers/", id));
-    EXPECT_EQ(r.code, 200) << r.error << r.body;
+    Reply r = Fetch(port, absl::StrCat("/api/v1/cutovers/", id));
+    EXPECT_EQ(r.code, 200) << r.body;
     return ParseJson<v1::Cutover>(r);
   }
 };
@@ -188,12 +148,12 @@ TEST_F(StatusPageE2eTest, PageShowsTheLivePhaseOfARealCutover) {
   Workload load(db_.bouncer);
 
   // The page and its assets are served by the daemon itself, nothing external.
-  HttpResponse index = HttpGet(port, "/");
-  ASSERT_EQ(index.code, 200) << index.error;
+  Reply index = Fetch(port, "/");
+  ASSERT_EQ(index.code, 200);
   EXPECT_THAT(index.body, HasSubstr("static/app.js"));
   for (const char* asset : {"/static/app.js", "/static/style.css"}) {
-    HttpResponse a = HttpGet(port, asset);
-    EXPECT_EQ(a.code, 200) << asset << a.error;
+    Reply a = Fetch(port, asset);
+    EXPECT_EQ(a.code, 200) << asset;
     EXPECT_THAT(a.body, ::testing::Not(HasSubstr("http://"))) << asset;
     EXPECT_THAT(a.body, ::testing::Not(HasSubstr("https://"))) << asset;
   }
@@ -229,8 +189,8 @@ TEST_F(StatusPageE2eTest, PageShowsTheLivePhaseOfARealCutover) {
   const std::string tokens = TagWith(dom, "data-table=\"public.tokens\"");
   EXPECT_FALSE(tokens.empty()) << "the plan's table";
   // The timeline: every phase the API's timeline passed is done, READY current.
-  HttpResponse tl = HttpGet(port, absl::StrCat("/api/v1/cutovers/", id, "/timeline"));
-  ASSERT_EQ(tl.code, 200) << tl.error << tl.body;
+  Reply tl = Fetch(port, absl::StrCat("/api/v1/cutovers/", id, "/timeline"));
+  ASSERT_EQ(tl.code, 200) << tl.body;
   const auto transitions = ParseJson<v1::ListTransitionsResponse>(tl);
   const std::map<std::string, std::string> steps = TimelineSteps(dom);
   std::set<std::string> passed;
