@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -160,6 +161,7 @@ TEST(WebhookNotifier, DeliversASignedEventWithItsHeaders) {
   // snake_case names and enum names; nothing of the plan.
   EXPECT_THAT(r.body, HasSubstr("\"delivery_id\":\"hydra-1:7\""));
   EXPECT_THAT(r.body, HasSubstr("\"to\":\"PHASE_DRAINING\""));
+  EXPECT_THAT(r.body, HasSubstr("\"dead_letters\":\"0\"")) << "zero values are present, not omitted";
   EXPECT_THAT(r.body, Not(HasSubstr("blue-secret-pw")));
   EXPECT_THAT(r.body, Not(HasSubstr("dsn")));
   EXPECT_EQ(n->SettledThrough("hydra-1", 9), 9);
@@ -394,6 +396,26 @@ TEST(WebhookConfig, AGoodFileResolvesDefaultsAndSecrets) {
   EXPECT_EQ(b.queue_size, 10);
   ASSERT_EQ(b.headers.size(), 1u);
   EXPECT_EQ(b.headers[0].first, "Authorization");
+}
+
+TEST(WebhookConfig, TheExampleFileParses) {
+  const char* src = std::getenv("CUTOVER_SOURCE_DIR");
+  ASSERT_NE(src, nullptr) << "run through ctest";
+  const std::string path = absl::StrCat(src, "/deploy/webhooks.example.json");
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  absl::StatusOr<v1::WebhookConfig> config = ParseWebhookConfig(ss.str(), path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->endpoints_size(), 2);
+  // Only the secrets (a file and a variable this test does not have) are missing.
+  ::unsetenv("CUTOVER_PAGER_WEBHOOK_SECRET");
+  absl::StatusOr<std::vector<EndpointSettings>> eps = ResolveWebhookConfig(*config);
+  ASSERT_FALSE(eps.ok());
+  EXPECT_EQ(std::string(eps.status().message()),
+            "endpoints[0].secret_file: cannot read /etc/cutover/webhook-ops-chat.secret; endpoints[1].secret_env: "
+            "environment variable CUTOVER_PAGER_WEBHOOK_SECRET is unset or empty");
 }
 
 TEST(WebhookConfig, ErrorsNameTheField) {

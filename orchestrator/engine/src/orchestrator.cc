@@ -437,7 +437,7 @@ class Worker {
     PhaseObserver* obs = options_.observer;
     if (obs == nullptr) return;
     const absl::Time until = absl::Now() + (stop_ ? absl::ZeroDuration() : options_.observer_flush_timeout);
-    while (obs->SettledThrough(id_, observed_seq_) < observed_seq_ && absl::Now() < until) {
+    while (obs->SettledThrough(id_, observed_seq_) < observed_seq_ && absl::Now() < until && !stop_) {
       absl::SleepFor(absl::Milliseconds(20));
     }
     const int64_t settled = obs->SettledThrough(id_, observed_seq_);

@@ -215,6 +215,8 @@ void WebhookNotifier::OnPhaseChange(const v1::Cutover& cutover, const v1::Transi
 void WebhookNotifier::Enqueue(const v1::WebhookEvent& event) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
+  // Every scalar present (0, "", PHASE_UNSPECIFIED): receivers need no defaults.
+  opts.always_print_primitive_fields = true;
   Item item;
   item.delivery_id = event.delivery_id();
   item.cutover_id = event.cutover_id();
