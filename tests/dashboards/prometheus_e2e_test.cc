@@ -13,8 +13,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <regex>
 
 #include "absl/strings/match.h"
@@ -53,19 +56,43 @@ int FreePort() {
   return port;
 }
 
-// GET with curl; the body whatever the status code (Prometheus answers a bad
-// query with 400 and a JSON error).
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+// GET `url` with `params` ("key=value", the value URL-encoded here) through
+// libcurl; the body whatever the status code (Prometheus answers a bad query
+// with 400 and a JSON error). Single-threaded use (curl_global_init).
 absl::StatusOr<std::string> HttpGet(const std::string& url, const std::vector<std::string>& params = {}) {
-  CommandSpec spec;
-  spec.argv = {"curl", "-sS", "--max-time", "10", "-G", url};
+  static const bool initialized = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  if (!initialized) return absl::InternalError("curl_global_init failed");
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return absl::InternalError("curl_easy_init failed");
+  std::string full = url;
+  char sep = '?';
   for (const std::string& p : params) {
-    spec.argv.push_back("--data-urlencode");
-    spec.argv.push_back(p);
+    const size_t eq = p.find('=');
+    const std::string value = eq == std::string::npos ? "" : p.substr(eq + 1);
+    char* escaped = curl_easy_escape(curl.get(), value.data(), static_cast<int>(value.size()));
+    if (escaped == nullptr) return absl::InternalError("curl_easy_escape failed");
+    absl::StrAppend(&full, std::string(1, sep), p.substr(0, eq), "=", escaped);
+    curl_free(escaped);
+    sep = '&';
   }
-  spec.timeout = absl::Seconds(15);
-  ASSIGN_OR_RETURN(CommandResult r, RunCommand(spec));
-  if (r.exit_code != 0) return absl::UnavailableError(absl::StrCat("curl ", url, ": exit ", r.exit_code, " ", r.err));
-  return r.out;
+  std::string body;
+  using WriteFn = size_t (*)(char*, size_t, size_t, void*);
+  const WriteFn write = [](char* data, size_t size, size_t n, void* out) -> size_t {
+    static_cast<std::string*>(out)->append(data, size * n);
+    return size * n;
+  };
+  curl_easy_setopt(curl.get(), CURLOPT_URL, full.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  const CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK) return absl::UnavailableError(absl::StrCat("GET ", url, ": ", curl_easy_strerror(rc)));
+  return body;
 }
 
 absl::StatusOr<pb::Struct> ParseJson(const std::string& json) {
