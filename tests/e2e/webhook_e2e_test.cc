@@ -137,10 +137,30 @@ TEST_F(WebhookE2eTest, EveryPhaseChangeArrivesSignedAndInOrder) {
   CommandSpec spec;
   spec.argv = {"bash", "-c",
                absl::StrCat("printf '%s.' '", last.timestamp, "' | cat - '", body_path, "' | openssl dgst -sha256 -hmac '",
-                            kSecret, "' | sed 's/^.*= //'")};
-  absl::StatusOr<std::string> hex = RunCommandOk(spec);
-  ASSERT_TRUE(hex.ok()) << hex.status();
-  EXPECT_EQ("sha256=" + std::string(absl::StripAsciiWhitespace(*hex)), last.signature);
+                            kSecret, "' | sed 's/^.*= /sha256=/'")};
+  absl::StatusOr<std::string> openssl = RunCommandOk(spec);
+  ASSERT_TRUE(openssl.ok()) << openssl.status();
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*openssl)), last.signature);
+  // ... and the Python one.
+  CommandSpec py;
+  py.argv = {"/usr/bin/python3", "-c", R"PY(
+import hashlib, hmac, sys, time
+
+def verify(secret: bytes, headers, body: bytes, tolerance_s: int = 300) -> bool:
+    ts = headers["X-Cutover-Timestamp"]
+    if abs(time.time() - int(ts)) > tolerance_s:
+        return False  # too old (or a clock far off): possible replay
+    expected = "sha256=" + hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers["X-Cutover-Signature"])
+
+body = open(sys.argv[1], "rb").read()
+h = {"X-Cutover-Timestamp": sys.argv[2], "X-Cutover-Signature": sys.argv[3]}
+print(verify(sys.argv[4].encode(), h, body), verify(b"wrong", h, body))
+)PY",
+             body_path, last.timestamp, last.signature, kSecret};
+  absl::StatusOr<std::string> python = RunCommandOk(py);
+  ASSERT_TRUE(python.ok()) << python.status();
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*python)), "True False");
 
   // The metrics on the daemon's /metrics.
   CommandSpec scrape;
