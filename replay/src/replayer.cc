@@ -288,13 +288,20 @@ absl::Status Replayer::ApplyPlan(pqxx::work& tx, const BatchPlan& plan, bool iso
       run(tx, fresh);
       applied_events = fresh;
     } else {
+      // Explicit savepoints, not pqxx::subtransaction: with libpqxx 6.4 a
+      // failed exec_params() inside the subtransaction left the whole batch
+      // transaction aborted ("current transaction is aborted", 25P02 on every
+      // later statement), so the replayer retried that batch forever instead
+      // of dead-lettering the one event (tests/badinput: a key value of the
+      // wrong type) and every revocation after it waited.
       for (const auto* e : fresh) {
+        tx.exec0("SAVEPOINT cutover_event");
         try {
-          pqxx::subtransaction sub(tx, "cutover_event");
-          run(sub, {e});
-          sub.commit();
+          run(tx, {e});
+          tx.exec0("RELEASE SAVEPOINT cutover_event");
           applied_events.push_back(e);
         } catch (const pqxx::sql_error& err) {
+          tx.exec0("ROLLBACK TO SAVEPOINT cutover_event");
           failed.emplace_back(e->event_id);
           dead->push_back({e->position, e->event_id,
                            absl::StrCat("apply failed on ", options_.apply_what, ": ", err.what()), ""});

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -43,6 +44,36 @@ v1::Check MakeCheck(const std::string& name, const absl::Status& st, const std::
   c.set_ok(st.ok());
   c.set_detail(st.ok() ? detail : (detail.empty() ? std::string(st.message()) : absl::StrCat(detail, ": ", st.message())));
   return c;
+}
+
+// May the capturing side's user install and later remove capture? It needs
+// CREATE on the database (schema cutover_capture, unless that exists and is
+// writable) and, per captured table, TRIGGER (CREATE TRIGGER) and ownership
+// (DROP TRIGGER at cleanup needs it): PermissionDenied naming what is
+// missing. Without this check such a plan passed preflight and failed in
+// CAPTURING, or worse, left triggers behind that only the owner can drop.
+absl::Status CheckCapturePrivileges(const std::vector<v1::CaptureRule>& rules, pg::Session& side) {
+  ASSIGN_OR_RETURN(pqxx::result db, side.Exec("SELECT current_user, has_database_privilege(current_database(), "
+                                               "'CREATE') OR (to_regnamespace('cutover_capture') IS NOT NULL AND "
+                                               "has_schema_privilege('cutover_capture', 'CREATE'))"));
+  const std::string user = db[0][0].as<std::string>();
+  std::vector<std::string> missing;
+  if (!db[0][1].as<bool>()) missing.push_back("CREATE on the database (for schema cutover_capture)");
+  std::set<std::string> tables;
+  for (const auto& r : rules) tables.insert(r.table());
+  for (const std::string& t : tables) {
+    ASSIGN_OR_RETURN(pqxx::result r, side.Exec(absl::StrCat(
+                                         "SELECT has_table_privilege(c.oid, 'TRIGGER'), pg_has_role(c.relowner, "
+                                         "'USAGE') FROM pg_class c WHERE c.oid = to_regclass(",
+                                         pg::QuoteLiteral(t), ")")));
+    if (r.empty()) continue;  // a missing table is capture.blue_catalog's finding
+    if (!r[0][0].as<bool>() || !r[0][1].as<bool>()) {
+      missing.push_back(absl::StrCat("ownership of ", t, " (CREATE and DROP TRIGGER)"));
+    }
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat("the ", side.what(), " user ", user,
+                                                  " cannot install capture: it lacks ", absl::StrJoin(missing, ", ")));
 }
 
 // The lock-hazard lint of plan.migration.dir (docs/migrations.md): OK, or
@@ -123,6 +154,8 @@ class PgCutoverBackend final : public CutoverBackend {
       if (blue.ok()) {
         absl::Status st = replay::CheckRulesOnCaptureSide(*rules, **blue);
         *out.add_checks() = MakeCheck("capture.blue_catalog", st, "every captured table and column exists on blue");
+        *out.add_checks() = MakeCheck("capture.blue_privileges", CheckCapturePrivileges(*rules, **blue),
+                                      "may install and remove capture on blue");
       }
     }
     // Queue reachable (nothing is created here).
