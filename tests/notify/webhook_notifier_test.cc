@@ -211,6 +211,37 @@ TEST(WebhookNotifier, AServerErrorIsRetriedThenDelivered) {
   EXPECT_EQ(values["cutover_webhook_queue_depth,endpoint=ops"], 0);
 }
 
+TEST(WebhookNotifier, BackoffFollowsTheInjectedClockAndJitter) {
+  WebhookReceiver rx;
+  rx.SetHandler([](const WebhookReceiver::Request&, int i) { return WebhookReceiver::Status(i < 2 ? 503 : 200); });
+  SimulatedClock clock;
+  EndpointSettings ep = Endpoint(rx.url());
+  ep.initial_backoff = absl::Hours(1);
+  ep.max_backoff = absl::Hours(3);
+  NotifierOptions o;
+  o.clock = &clock;
+  o.random = [] { return 0.5; };  // full jitter: half of the cap
+  auto n = WebhookNotifier::Create({ep}, o);
+  ASSERT_TRUE(n.ok()) << n.status();
+  (*n)->OnPhaseChange(TestCutover(), Row(2, v1::PHASE_PLANNED, v1::PHASE_CAPTURING));
+  ASSERT_TRUE(rx.WaitForCount(1));
+  // First wait: 0.5 x 1h. Nothing happens until the clock gets there.
+  clock.Advance(absl::Minutes(29));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(rx.count(), 1u);
+  clock.Advance(absl::Minutes(2));
+  ASSERT_TRUE(rx.WaitForCount(2));
+  // Second wait: 0.5 x 2h (the cap doubles).
+  clock.Advance(absl::Minutes(59));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(rx.count(), 2u);
+  clock.Advance(absl::Minutes(2));
+  ASSERT_TRUE(WaitFor([&] { return (*n)->Stats("ops").delivered == 1; }));
+  EXPECT_EQ((*n)->Stats("ops").retried, 2);
+  EXPECT_EQ(rx.requests()[2].headers.at("x-cutover-timestamp"), absl::StrCat(absl::ToUnixSeconds(clock.Now())))
+      << "the signed timestamp is the clock's";
+}
+
 TEST(WebhookNotifier, AReceiverThatIsDownGetsTheEventOnceItIsUp) {
   ReservedPort port;  // bound, not listening: connection refused
   ASSERT_GT(port.port(), 0);
