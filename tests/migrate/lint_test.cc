@@ -814,5 +814,17 @@ TEST(Limits, OperatorChainBeyondTheLimitIsRefusedNotACrash) {
   }
 }
 
+TEST(Limits, NonUtf8FileIsRefusedWithWhereAndWhy) {
+  // A Latin-1 identifier made libpg_query's tree unreadable (protobuf strings
+  // are UTF-8), reported as a syntax error without a useful reason.
+  v1::MigrationLintReport r = LintSql("SET lock_timeout = '5s';\nCREATE TABLE caf\xe9 (id int);\n");
+  ASSERT_THAT(Found(r), ElementsAre("syntax-error:2"));
+  EXPECT_THAT(r.findings(0).message(), HasSubstr("not UTF-8 (0xe9) at byte 41"));
+  v1::MigrationLintReport n = LintSql(std::string("SELECT 1;\nSELECT\0 2;", 19));
+  ASSERT_THAT(Found(n), ElementsAre("syntax-error:2"));
+  EXPECT_THAT(n.findings(0).message(), HasSubstr("a NUL byte at byte 16"));
+  EXPECT_THAT(Hazards("SET lock_timeout = '5s';\nCREATE TABLE caf\xc3\xa9 (id int);\n"), IsEmpty());
+}
+
 }  // namespace
 }  // namespace cutover::migrate

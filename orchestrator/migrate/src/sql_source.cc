@@ -100,6 +100,43 @@ int LongestOperatorChain(const std::vector<Token>& tokens) {
   return longest;
 }
 
+// Offset of the first byte that is not part of well-formed UTF-8, or of a
+// NUL byte; -1 when there is none. libpg_query's tree holds identifiers as
+// protobuf strings, which must be UTF-8: a Latin-1 identifier made the whole
+// tree unreadable (found by the migration_lint fuzz target).
+int FirstBadByte(absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b == 0) return static_cast<int>(i);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    int len = 0;
+    unsigned int min = 0;
+    unsigned int cp = 0;
+    if ((b & 0xE0) == 0xC0) {
+      len = 2, min = 0x80, cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      len = 3, min = 0x800, cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000, cp = b & 0x07;
+    } else {
+      return static_cast<int>(i);
+    }
+    if (i + len > text.size()) return static_cast<int>(i);
+    for (int k = 1; k < len; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      if ((c & 0xC0) != 0x80) return static_cast<int>(i);
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return static_cast<int>(i);
+    i += len;
+  }
+  return -1;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<Token>> ScanSql(const std::string& sql, int* error_offset) {
@@ -123,9 +160,9 @@ absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql) {
   absl::StatusOr<std::vector<Token>> tokens = ScanSql(sql);
   if (!tokens.ok()) return tokens.status();
   if (const int chain = LongestOperatorChain(*tokens); chain > kMaxOperatorChain) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("expression too long for the linter: ", chain, " operators nested in one chain (at most ",
-                     kMaxOperatorChain, "); split it (e.g. into several UPDATEs or a function)"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "expression too long for the linter: ", chain, " operators nested in one chain (at most ",
+        kMaxOperatorChain, "); split it (e.g. into several UPDATEs or a function)"));
   }
   OwnedParse r(pg_query_parse_protobuf(sql.c_str()));
   if (r->error != nullptr) return absl::InvalidArgumentError(r->error->message);
@@ -134,8 +171,9 @@ absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql) {
                                             static_cast<int>(r->parse_tree.len));
   in.SetRecursionLimit(kMaxTreeDepth);
   if (!tree.ParseFromCodedStream(&in)) {
-    return absl::ResourceExhaustedError(absl::StrCat("statement nested too deeply for the linter (parse tree deeper than ",
-                                                   kMaxTreeDepth, " levels); split it"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("statement nested too deeply for the linter (parse tree deeper than ", kMaxTreeDepth,
+                     " levels); split it"));
   }
   return tree;
 }
@@ -146,6 +184,16 @@ absl::StatusOr<SqlSource> SqlSource::Parse(std::string text) {
   s.line_starts_.push_back(0);
   for (size_t i = 0; i < s.text_.size(); ++i) {
     if (s.text_[i] == '\n') s.line_starts_.push_back(static_cast<int>(i + 1));
+  }
+  if (const int bad = FirstBadByte(s.text_); bad >= 0) {
+    const auto byte = static_cast<unsigned char>(s.text_[bad]);
+    const std::string what =
+        byte == 0 ? "a NUL byte"
+                  : absl::StrCat("a byte that is not UTF-8 (0x", absl::Hex(byte, absl::kZeroPad2), ")");
+    return absl::InvalidArgumentError(
+        absl::StrCat("line ", s.LineOf(bad), ": ", what, " at byte ", bad,
+                     ": the linter reads migration files as UTF-8 (with a UTF8 client_encoding PostgreSQL "
+                     "refuses it too)"));
   }
   int error_offset = 0;
   auto tokens = ScanSql(s.text_, &error_offset);
