@@ -1,7 +1,9 @@
 #include "cutover/common/pg.h"
 
+#include <algorithm>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -27,6 +29,38 @@ std::string TrimMessage(absl::string_view m) {
   return s;
 }
 
+// libpq's parse errors quote the offending part of the DSN, which may be
+// (part of) a password: `password=se cret` gives 'missing "=" after "cret"',
+// a bad URI may be quoted whole. Errors never carry secrets, so a quoted
+// fragment that lies in the text after "password" or overlaps a URI's
+// user-info ("user:pass@") becomes "***".
+std::string ScrubParseError(std::string msg, absl::string_view dsn) {
+  const std::string lower = absl::AsciiStrToLower(dsn);
+  const size_t pw = lower.find("password");
+  const absl::string_view after_password = pw == std::string::npos ? absl::string_view() : dsn.substr(pw);
+  absl::string_view userinfo;
+  if (size_t scheme = dsn.find("://"); scheme != absl::string_view::npos) {
+    const size_t at = dsn.find('@', scheme + 3);
+    if (at != absl::string_view::npos) userinfo = dsn.substr(scheme + 3, at - scheme - 3);
+  }
+  std::string out;
+  size_t i = 0;
+  while (i < msg.size()) {
+    const size_t open = msg.find('"', i);
+    const size_t close = open == std::string::npos ? std::string::npos : msg.find('"', open + 1);
+    if (close == std::string::npos) break;
+    const absl::string_view frag = absl::string_view(msg).substr(open + 1, close - open - 1);
+    const bool word = std::any_of(frag.begin(), frag.end(), [](char c) { return absl::ascii_isalnum(c); });
+    const bool in_userinfo = absl::StrContains(userinfo, ':') &&
+                             (absl::StrContains(frag, userinfo) || absl::StrContains(userinfo, frag));
+    const bool secret = word && ((!after_password.empty() && absl::StrContains(after_password, frag)) || in_userinfo);
+    absl::StrAppend(&out, msg.substr(i, open + 1 - i), secret ? "***" : frag, "\"");
+    i = close + 1;
+  }
+  absl::StrAppend(&out, msg.substr(std::min(i, msg.size())));
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<DsnOptions> ParseDsn(absl::string_view dsn, absl::string_view what) {
@@ -38,7 +72,7 @@ absl::StatusOr<DsnOptions> ParseDsn(absl::string_view dsn, absl::string_view wha
   char* err = nullptr;
   std::unique_ptr<PQconninfoOption, ConninfoDeleter> opts(PQconninfoParse(std::string(dsn).c_str(), &err));
   if (!opts) {
-    std::string msg = err ? TrimMessage(err) : "unparseable";
+    std::string msg = err ? ScrubParseError(TrimMessage(err), dsn) : "unparseable";
     if (err) PQfreemem(err);
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is malformed (", msg,

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cutover/common/pg.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/common/subprocess.h"
 #include "cutover/engine/orchestrator.h"
@@ -343,6 +344,36 @@ TEST_F(PlanFileTest, PlansMissingOrInvalidFieldsAreRefusedByTheServerNamingTheFi
   CommandResult ok = Ctl({"plan", Write("good.json", PlanJson())});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(h_.Snapshot().rows.size(), 1u);
+}
+
+// Malformed DSNs: the error names the field and libpq's reason, but never a
+// piece of the password (libpq quotes the offending word of the DSN).
+TEST(DsnSyntaxTest, MalformedDsnErrorsNameTheFieldButNoSecret) {
+  struct DsnCase {
+    std::string dsn;
+    std::string says;
+    std::string secret;
+  };
+  const std::vector<DsnCase> cases = {
+      {"host=blue password=se cret", "missing \"=\" after \"***\"", "cret"},
+      {"host=blue password=secret cret=1", "invalid connection option \"***\"", "cret"},
+      {"postgresql://app:sec%zzret@blue/hydra", "invalid percent-encoded token: \"***\"", "zzret"},
+      {"postgresql://app:s3cr3t@[::1/hydra", "matching \"]\"", "s3cr3t"},
+      {"host=blue pasword=x", "invalid connection option \"pasword\"", "\x01"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.dsn);
+    absl::StatusOr<pg::DsnOptions> o = pg::ParseDsn(c.dsn, "plan.blue.dsn");
+    ASSERT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(o.status().message(), HasSubstr("plan.blue.dsn is malformed"));
+    EXPECT_THAT(o.status().message(), HasSubstr(c.says));
+    EXPECT_THAT(o.status().message(), ::testing::Not(HasSubstr(c.secret)));
+    v1::Plan plan = GoodPlan();
+    plan.mutable_blue()->set_dsn(c.dsn);
+    absl::Status st = engine::ValidatePlanFields(plan);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(st.message(), ::testing::Not(HasSubstr(c.secret)));
+  }
 }
 
 // ---------------------------------------------------------------------------
