@@ -124,7 +124,14 @@ int main(int argc, char** argv) {
   app.add_option("--webhook-config", webhook_config,
                  "JSON file of webhook endpoints POSTed a signed event on every phase change (docs/webhooks.md)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  // Usage errors exit 2 like cutoverd's own flag checks (and cutoverctl, the
+  // replayer), not CLI11's 105/106: scripts and units tell "fix the command
+  // line" from "the control store was down" by the code.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (absl::Status st = cutover::SetupLogging(log_level); !st.ok()) {
     std::cerr << "cutoverd: --log-level: " << st.message() << "\n";

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cutover/common/pg.h"
 #include "cutover/common/proto_time.h"
@@ -344,6 +345,45 @@ TEST_F(PlanFileTest, PlansMissingOrInvalidFieldsAreRefusedByTheServerNamingTheFi
   CommandResult ok = Ctl({"plan", Write("good.json", PlanJson())});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(h_.Snapshot().rows.size(), 1u);
+}
+
+// cutoverd's own command line: usage errors exit 2 naming the flag, an
+// unusable control database exits 1 naming it, no password in either, and
+// nothing is left running.
+TEST(DaemonFlagsTest, BadFlagsExit2AndAnUnusableControlStoreExits1WithoutSecrets) {
+  const char* dir = std::getenv("CUTOVER_BINARY_DIR");
+  const std::string cutoverd = std::string(dir != nullptr ? dir : CUTOVER_DEFAULT_BINARY_DIR) +
+                               "/orchestrator/tools/cutoverd";
+  const std::string unreachable = "host=127.0.0.1 port=1 dbname=cutover user=cutover password=topsecret";
+  struct FlagCase {
+    std::vector<std::string> args;
+    int exit_code;
+    std::vector<std::string> says;
+  };
+  const std::vector<FlagCase> cases = {
+      {{"--listen", "127.0.0.1:0", "--insecure-local"}, 2, {"--control-dsn is required"}},
+      {{"--control-dsn", unreachable, "--listne", "127.0.0.1:0"}, 2, {"--listne"}},
+      {{"--control-dsn", unreachable, "--lease-ttl", "-5"}, 2, {"--lease-ttl", "-5"}},
+      {{"--control-dsn", unreachable, "--auth-config", "/nonexistent/auth.conf"}, 2, {"--auth-config", "/nonexistent"}},
+      {{"--control-dsn", unreachable, "--log-level", "loud"}, 2, {"--log-level", "loud"}},
+      {{"--control-dsn", "host=127.0.0.1 password=top secret", "--listen", "127.0.0.1:0", "--insecure-local"}, 1,
+       {"control database DSN is malformed"}},
+      {{"--control-dsn", unreachable, "--listen", "127.0.0.1:0", "--insecure-local"}, 1,
+       {"cannot connect to control database at 127.0.0.1:1/cutover"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(absl::StrJoin(c.args, " "));
+    CommandSpec spec;
+    spec.argv = {cutoverd};
+    spec.argv.insert(spec.argv.end(), c.args.begin(), c.args.end());
+    spec.timeout = absl::Seconds(60);
+    auto r = RunCommand(spec);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->timed_out) << "cutoverd kept running on bad input";
+    EXPECT_EQ(r->exit_code, c.exit_code) << r->err;
+    for (const auto& s : c.says) EXPECT_THAT(r->err, HasSubstr(s));
+    EXPECT_THAT(r->err + r->out, ::testing::Not(HasSubstr("secret"))) << "a password reached the output";
+  }
 }
 
 // Malformed DSNs: the error names the field and libpq's reason, but never a
