@@ -22,10 +22,10 @@ using ::testing::ElementsAreArray;
 
 constexpr char kSecret[] = "e2e-webhook-secret";
 
-const std::vector<std::string> kAllPhases = {"PHASE_PLANNED",        "PHASE_CAPTURING", "PHASE_COPYING",
-                                             "PHASE_INDEXING",       "PHASE_VERIFYING_COPY",
-                                             "PHASE_MIGRATING",      "PHASE_CATCHING_UP", "PHASE_READY",
-                                             "PHASE_FLIPPING",       "PHASE_DRAINING", "PHASE_COMPLETED"};
+const std::vector<std::string> kAllPhases = {"PHASE_PLANNED",     "PHASE_CAPTURING",      "PHASE_COPYING",
+                                             "PHASE_INDEXING",    "PHASE_VERIFYING_COPY", "PHASE_MIGRATING",
+                                             "PHASE_CATCHING_UP", "PHASE_READY",          "PHASE_FLIPPING",
+                                             "PHASE_DRAINING",    "PHASE_COMPLETED"};
 
 class WebhookE2eTest : public E2eFixture {
  protected:
@@ -40,7 +40,8 @@ class WebhookE2eTest : public E2eFixture {
     std::ofstream(secret_path) << kSecret << "\n";
     const std::string path = absl::StrCat(dir_, "/webhooks.json");
     std::ofstream(path) << R"({"endpoints": [{"name": "e2e", "url": ")" << url << R"(", "secret_file": ")"
-                        << secret_path << R"(", "initial_backoff": "0.2s", "max_backoff": "1s", "max_attempts": 1000}]})";
+                        << secret_path
+                        << R"(", "initial_backoff": "0.2s", "max_backoff": "1s", "max_attempts": 1000}]})";
     return path;
   }
 
@@ -48,7 +49,8 @@ class WebhookE2eTest : public E2eFixture {
   void Serve(WebhookReceiver& rx, std::function<int(const v1::WebhookEvent&)> status) {
     rx.SetHandler([this, status](const WebhookReceiver::Request& r, int) {
       Accepted a;
-      if (!google::protobuf::util::JsonStringToMessage(r.body, &a.event).ok()) return WebhookReceiver::Status(400);
+      if (!google::protobuf::util::JsonStringToMessage(r.body, &a.event).ok())
+        return WebhookReceiver::Status(400);
       const int code = status(a.event);
       if (code / 100 == 2) {
         a.delivery_id = r.headers.count("x-cutover-delivery") ? r.headers.at("x-cutover-delivery") : "";
@@ -80,12 +82,14 @@ class WebhookE2eTest : public E2eFixture {
     return out;
   }
   bool WaitForPhase(const std::string& phase, absl::Duration timeout) {
-    return ct::WaitFor([&] {
-      for (const auto& a : accepted()) {
-        if (v1::Phase_Name(a.event.to()) == phase) return true;
-      }
-      return false;
-    }, timeout);
+    return ct::WaitFor(
+        [&] {
+          for (const auto& a : accepted()) {
+            if (v1::Phase_Name(a.event.to()) == phase) return true;
+          }
+          return false;
+        },
+        timeout);
   }
 
   std::mutex mu_;
@@ -101,8 +105,8 @@ TEST_F(WebhookE2eTest, EveryPhaseChangeArrivesSignedAndInOrder) {
   const std::string config = WriteWebhookConfig(rx.url());
   const std::string http_port_file = absl::StrCat(dir_, "/webhook-d.http-port");
   Daemon d(db_.control, "webhook-d", dir_, "",
-           {"--insecure-local", "--webhook-config", config, "--http-listen", "127.0.0.1:0", "--http-port-file",
-            http_port_file});
+           {"--insecure-local", "--webhook-config", config, "--http-listen", "127.0.0.1:0",
+            "--http-port-file", http_port_file});
   const std::string server = d.Address();
   ASSERT_FALSE(server.empty()) << d.log();
   const std::string id = PlanAndStart(server, WritePlan(/*auto_flip=*/true, 0));
@@ -113,7 +117,8 @@ TEST_F(WebhookE2eTest, EveryPhaseChangeArrivesSignedAndInOrder) {
 
   const std::vector<Accepted> got = Distinct();
   EXPECT_THAT(Phases(got), ElementsAreArray(kAllPhases)) << d.log();
-  EXPECT_EQ(got.size(), accepted().size()) << "no duplicate deliveries in a run without failures of the daemon";
+  EXPECT_EQ(got.size(), accepted().size())
+      << "no duplicate deliveries in a run without failures of the daemon";
   // Delivery ids are <id>:<timeline seq>, seqs increasing; the timeline agrees.
   int64_t last_seq = 0;
   for (const Accepted& a : got) {
@@ -136,8 +141,8 @@ TEST_F(WebhookE2eTest, EveryPhaseChangeArrivesSignedAndInOrder) {
   std::ofstream(body_path) << last.body;
   CommandSpec spec;
   spec.argv = {"bash", "-c",
-               absl::StrCat("printf '%s.' '", last.timestamp, "' | cat - '", body_path, "' | openssl dgst -sha256 -hmac '",
-                            kSecret, "' | sed 's/^.*= /sha256=/'")};
+               absl::StrCat("printf '%s.' '", last.timestamp, "' | cat - '", body_path,
+                            "' | openssl dgst -sha256 -hmac '", kSecret, "' | sed 's/^.*= /sha256=/'")};
   absl::StatusOr<std::string> openssl = RunCommandOk(spec);
   ASSERT_TRUE(openssl.ok()) << openssl.status();
   EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*openssl)), last.signature);
@@ -156,19 +161,20 @@ def verify(secret: bytes, headers, body: bytes, tolerance_s: int = 300) -> bool:
 body = open(sys.argv[1], "rb").read()
 h = {"X-Cutover-Timestamp": sys.argv[2], "X-Cutover-Signature": sys.argv[3]}
 print(verify(sys.argv[4].encode(), h, body), verify(b"wrong", h, body))
-)PY",
-             body_path, last.timestamp, last.signature, kSecret};
+)PY", body_path, last.timestamp, last.signature, kSecret};
   absl::StatusOr<std::string> python = RunCommandOk(py);
   ASSERT_TRUE(python.ok()) << python.status();
   EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*python)), "True False");
 
   // The metrics on the daemon's /metrics.
   CommandSpec scrape;
-  scrape.argv = {"curl", "-sf",
-                 absl::StrCat("http://127.0.0.1:", absl::StripAsciiWhitespace(ReadAll(http_port_file)), "/metrics")};
+  scrape.argv = {
+      "curl", "-sf",
+      absl::StrCat("http://127.0.0.1:", absl::StripAsciiWhitespace(ReadAll(http_port_file)), "/metrics")};
   absl::StatusOr<std::string> metrics = RunCommandOk(scrape);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
-  EXPECT_THAT(*metrics, HasSubstr("cutover_webhook_deliveries_total{endpoint=\"e2e\",result=\"delivered\"} 11"));
+  EXPECT_THAT(*metrics,
+              HasSubstr("cutover_webhook_deliveries_total{endpoint=\"e2e\",result=\"delivered\"} 11"));
   EXPECT_THAT(*metrics, HasSubstr("cutover_webhook_deliveries_total{endpoint=\"e2e\",result=\"retried\"} 1"));
   EXPECT_THAT(*metrics, HasSubstr("cutover_webhook_queue_depth{endpoint=\"e2e\"} 0"));
   EXPECT_EQ(d.log().find(kSecret), std::string::npos) << "the secret never reaches the log";
@@ -209,7 +215,8 @@ TEST_F(WebhookE2eTest, KillNineWhileTheReceiverFailsLosesNoPhaseChange) {
   const std::vector<Accepted> got = Distinct();
   EXPECT_THAT(Phases(got), ElementsAreArray(kAllPhases)) << "a:\n" << a_log << "\nb:\n" << b.log();
   for (size_t i = 1; i < got.size(); ++i) {
-    EXPECT_EQ(got[i].event.daemon(), "webhook-b") << "re-sent by the daemon that took over: " << got[i].delivery_id;
+    EXPECT_EQ(got[i].event.daemon(), "webhook-b")
+        << "re-sent by the daemon that took over: " << got[i].delivery_id;
     EXPECT_GT(got[i].event.seq(), got[i - 1].event.seq());
     int64_t ts = 0;
     ASSERT_TRUE(absl::SimpleAtoi(got[i].timestamp, &ts));

@@ -146,10 +146,12 @@ TEST_F(PhaseObserverTest, EveryPhaseChangeIsHandedOverOnceInOrder) {
   const std::string id = StartCutover(o);
   ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
   ASSERT_TRUE(WaitFor([&] { return store_->GetLease(id)->holder.empty(); }));
-  EXPECT_THAT(obs.phases(), ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY", "MIGRATING",
-                                        "CATCHING_UP", "READY", "FLIPPING", "DRAINING", "COMPLETED"));
+  EXPECT_THAT(obs.phases(),
+              ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY", "MIGRATING",
+                          "CATCHING_UP", "READY", "FLIPPING", "DRAINING", "COMPLETED"));
   EXPECT_EQ(Seqs(obs.seen()), PhaseChangeSeqs(id)) << "every row once, in timeline order";
-  EXPECT_GE(Get(id).notified_seq(), PhaseChangeSeqs(id).back()) << "the cursor passed COMPLETED before the lease went";
+  EXPECT_GE(Get(id).notified_seq(), PhaseChangeSeqs(id).back())
+      << "the cursor passed COMPLETED before the lease went";
 }
 
 TEST_F(PhaseObserverTest, APlannedCutoverIsAnnouncedByTheDaemonServingTheCall) {
@@ -185,8 +187,8 @@ TEST_F(PhaseObserverTest, AStandbyHandsOverNothingAndATakeoverResendsOnlyWhatWas
   ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
   ASSERT_TRUE(WaitFor([&] { return store_->GetLease(id)->holder.empty(); }));
   EXPECT_THAT(a_obs.phases(), ElementsAre("PLANNED", "CAPTURING", "COPYING"));
-  EXPECT_THAT(b_obs.phases(), ElementsAre("INDEXING", "VERIFYING_COPY", "MIGRATING", "CATCHING_UP", "READY", "FLIPPING",
-                                          "DRAINING", "COMPLETED"))
+  EXPECT_THAT(b_obs.phases(), ElementsAre("INDEXING", "VERIFYING_COPY", "MIGRATING", "CATCHING_UP", "READY",
+                                          "FLIPPING", "DRAINING", "COMPLETED"))
       << "no duplicates when the last holder had settled what it handed over";
 }
 
@@ -245,8 +247,9 @@ TEST_F(PhaseObserverTest, TheWebhookNotifierDeliversEveryPhaseChangeInOrder) {
               "sha256=" + notify::SignWebhook("s", std::stoll(r.headers.at("x-cutover-timestamp")), r.body));
     delivered.push_back(PhaseName(ev.to()));
   }
-  EXPECT_THAT(delivered, ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY", "MIGRATING",
-                                     "CATCHING_UP", "READY", "FLIPPING", "DRAINING", "COMPLETED"));
+  EXPECT_THAT(delivered,
+              ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY", "MIGRATING",
+                          "CATCHING_UP", "READY", "FLIPPING", "DRAINING", "COMPLETED"));
   ASSERT_TRUE(WaitFor([&] { return store_->GetLease(id)->holder.empty(); }));
   EXPECT_GE(Get(id).notified_seq(), PhaseChangeSeqs(id).back());
 }

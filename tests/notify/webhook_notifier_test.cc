@@ -2,14 +2,16 @@
 // process): signed payload and headers, in-order delivery, retries (5xx,
 // receiver down, timeouts, 429 + Retry-After), giving up, no retry on 4xx,
 // queue overflow, Stop, metrics; and the config checks naming the field.
+#include "cutover/notify/webhook_notifier.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdlib.h>
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,6 @@
 #include "absl/time/clock.h"
 #include "cutover/common/proto_time.h"
 #include "cutover/notify/config.h"
-#include "cutover/notify/webhook_notifier.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -30,11 +31,11 @@ namespace cutover::notify {
 namespace {
 
 namespace v1 = cutover::v1;
+using cutover::testing::ReservedPort;
+using cutover::testing::WebhookReceiver;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using cutover::testing::ReservedPort;
-using cutover::testing::WebhookReceiver;
 
 constexpr char kSecret[] = "whsec-test-0123456789";
 
@@ -50,7 +51,8 @@ EndpointSettings Endpoint(const std::string& url, const std::string& name = "ops
   return s;
 }
 
-std::unique_ptr<WebhookNotifier> NewNotifier(std::vector<EndpointSettings> eps, prometheus::Registry* reg = nullptr) {
+std::unique_ptr<WebhookNotifier> NewNotifier(std::vector<EndpointSettings> eps,
+                                             prometheus::Registry* reg = nullptr) {
   NotifierOptions o;
   o.daemon_identity = "cutoverd@test";
   o.version = "9.9.9";
@@ -104,8 +106,8 @@ std::string ExpectedSignature(const std::string& ts, const std::string& body) {
   const std::string msg = ts + "." + body;
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), kSecret, sizeof(kSecret) - 1, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac,
-       &len);
+  HMAC(EVP_sha256(), kSecret, sizeof(kSecret) - 1, reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), mac, &len);
   std::string hex;
   char b[3];
   for (unsigned int i = 0; i < len; ++i) {
@@ -171,7 +173,8 @@ TEST(WebhookNotifier, DeliversInTheOrderHandedOver) {
   WebhookReceiver rx;
   ASSERT_TRUE(rx.ok());
   auto n = NewNotifier({Endpoint(rx.url())});
-  for (int i = 1; i <= 30; ++i) n->OnPhaseChange(TestCutover(), Row(i, v1::PHASE_COPYING, v1::PHASE_INDEXING));
+  for (int i = 1; i <= 30; ++i)
+    n->OnPhaseChange(TestCutover(), Row(i, v1::PHASE_COPYING, v1::PHASE_INDEXING));
   ASSERT_TRUE(rx.WaitForCount(30));
   std::vector<std::string> ids;
   for (const auto& r : rx.requests()) ids.push_back(r.headers.at("x-cutover-delivery"));
@@ -183,7 +186,8 @@ TEST(WebhookNotifier, DeliversInTheOrderHandedOver) {
 TEST(WebhookNotifier, AServerErrorIsRetriedThenDelivered) {
   WebhookReceiver rx;
   ASSERT_TRUE(rx.ok());
-  rx.SetHandler([](const WebhookReceiver::Request&, int i) { return WebhookReceiver::Status(i == 0 ? 500 : 200); });
+  rx.SetHandler(
+      [](const WebhookReceiver::Request&, int i) { return WebhookReceiver::Status(i == 0 ? 500 : 200); });
   prometheus::Registry reg;
   auto n = NewNotifier({Endpoint(rx.url())}, &reg);
   n->OnPhaseChange(TestCutover(), Row(3, v1::PHASE_PLANNED, v1::PHASE_CAPTURING));
@@ -213,7 +217,8 @@ TEST(WebhookNotifier, AServerErrorIsRetriedThenDelivered) {
 
 TEST(WebhookNotifier, BackoffFollowsTheInjectedClockAndJitter) {
   WebhookReceiver rx;
-  rx.SetHandler([](const WebhookReceiver::Request&, int i) { return WebhookReceiver::Status(i < 2 ? 503 : 200); });
+  rx.SetHandler(
+      [](const WebhookReceiver::Request&, int i) { return WebhookReceiver::Status(i < 2 ? 503 : 200); });
   SimulatedClock clock;
   EndpointSettings ep = Endpoint(rx.url());
   ep.initial_backoff = absl::Hours(1);
@@ -238,7 +243,8 @@ TEST(WebhookNotifier, BackoffFollowsTheInjectedClockAndJitter) {
   clock.Advance(absl::Minutes(2));
   ASSERT_TRUE(WaitFor([&] { return (*n)->Stats("ops").delivered == 1; }));
   EXPECT_EQ((*n)->Stats("ops").retried, 2);
-  EXPECT_EQ(rx.requests()[2].headers.at("x-cutover-timestamp"), absl::StrCat(absl::ToUnixSeconds(clock.Now())))
+  EXPECT_EQ(rx.requests()[2].headers.at("x-cutover-timestamp"),
+            absl::StrCat(absl::ToUnixSeconds(clock.Now())))
       << "the signed timestamp is the clock's";
 }
 
@@ -328,7 +334,8 @@ TEST(WebhookNotifier, AFullQueueDropsTheOldest) {
   auto n = NewNotifier({ep});
   n->OnPhaseChange(TestCutover(), Row(1, v1::PHASE_UNSPECIFIED, v1::PHASE_PLANNED));
   ASSERT_TRUE(rx.WaitForCount(1));  // #1 in flight, held by the receiver
-  for (int i = 2; i <= 5; ++i) n->OnPhaseChange(TestCutover(), Row(i, v1::PHASE_PLANNED, v1::PHASE_CAPTURING));
+  for (int i = 2; i <= 5; ++i)
+    n->OnPhaseChange(TestCutover(), Row(i, v1::PHASE_PLANNED, v1::PHASE_CAPTURING));
   EXPECT_EQ(n->Stats("ops").dropped, 2);
   EXPECT_EQ(n->Stats("ops").queue_depth, 3);
   release.Notify();
@@ -349,7 +356,8 @@ TEST(WebhookNotifier, PhaseFiltersAndOneQueuePerEndpoint) {
   n->OnPhaseChange(TestCutover(), Row(10, v1::PHASE_DRAINING, v1::PHASE_COMPLETED));
   ASSERT_TRUE(all.WaitForCount(2));
   ASSERT_TRUE(done.WaitForCount(1));
-  ASSERT_TRUE(WaitFor([&] { return n->Stats("done-only").delivered == 1 && n->Stats("all").delivered == 2; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return n->Stats("done-only").delivered == 1 && n->Stats("all").delivered == 2; }));
   EXPECT_EQ(done.requests()[0].headers.at("x-cutover-delivery"), "hydra-1:10");
 }
 
@@ -402,7 +410,8 @@ TEST(WebhookConfig, AGoodFileResolvesDefaultsAndSecrets) {
   const std::string secret = WriteFile("secret1", "file-secret\n");
   ::setenv("CUTOVER_TEST_WEBHOOK_SECRET", "env-secret", 1);
   const std::string path = WriteFile("good.json", absl::StrCat(R"({"endpoints": [
-    {"name": "ops", "url": "https://hooks.example.com/cutover", "secret_file": ")", secret, R"("},
+    {"name": "ops", "url": "https://hooks.example.com/cutover", "secret_file": ")",
+                                                               secret, R"("},
     {"name": "chat", "url": "http://127.0.0.1:9/x", "secret_env": "CUTOVER_TEST_WEBHOOK_SECRET",
      "phases": ["PHASE_COMPLETED", "PHASE_FAILED"], "timeout": "2s", "max_attempts": 3,
      "initial_backoff": "0.5s", "max_backoff": "10s", "headers": {"Authorization": "Bearer x"}, "queue_size": 10}]})"));
@@ -444,9 +453,10 @@ TEST(WebhookConfig, TheExampleFileParses) {
   ::unsetenv("CUTOVER_PAGER_WEBHOOK_SECRET");
   absl::StatusOr<std::vector<EndpointSettings>> eps = ResolveWebhookConfig(*config);
   ASSERT_FALSE(eps.ok());
-  EXPECT_EQ(std::string(eps.status().message()),
-            "endpoints[0].secret_file: cannot read /etc/cutover/webhook-ops-chat.secret; endpoints[1].secret_env: "
-            "environment variable CUTOVER_PAGER_WEBHOOK_SECRET is unset or empty");
+  EXPECT_EQ(
+      std::string(eps.status().message()),
+      "endpoints[0].secret_file: cannot read /etc/cutover/webhook-ops-chat.secret; endpoints[1].secret_env: "
+      "environment variable CUTOVER_PAGER_WEBHOOK_SECRET is unset or empty");
 }
 
 TEST(WebhookConfig, ErrorsNameTheField) {
@@ -457,40 +467,51 @@ TEST(WebhookConfig, ErrorsNameTheField) {
     std::string json;
     std::string error;
   };
-  const std::string ok_ep = absl::StrCat(R"({"name": "a", "url": "http://h/x", "secret_file": ")", secret, R"("})");
+  const std::string ok_ep =
+      absl::StrCat(R"({"name": "a", "url": "http://h/x", "secret_file": ")", secret, R"("})");
   const std::vector<Case> cases = {
       {R"({"endpoints": [{"name": "a", "url": "http://h/x", "secret_fil": "x"}]})", "secret_fil"},
       {R"({"endpoint": []})", "endpoint"},
       {R"({"endpoints": []})", "endpoints: empty"},
-      {absl::StrCat(R"({"endpoints": [)", ok_ep, R"(, {"name": "b", "url": "ftp://h/x", "secret_file": ")", secret,
-                    R"("}]})"),
+      {absl::StrCat(R"({"endpoints": [)", ok_ep, R"(, {"name": "b", "url": "ftp://h/x", "secret_file": ")",
+                    secret, R"("}]})"),
        "endpoints[1].url: expected an http:// or https:// URL"},
       {absl::StrCat(R"({"endpoints": [)", ok_ep, ",", ok_ep, "]}"), "endpoints[1].name: duplicate \"a\""},
-      {R"({"endpoints": [{"name": "a", "url": "http://h/x"}]})", "endpoints[0].secret_file: no signing secret"},
-      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "secret_file": ")", empty, R"("}]})"),
+      {R"({"endpoints": [{"name": "a", "url": "http://h/x"}]})",
+       "endpoints[0].secret_file: no signing secret"},
+      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "secret_file": ")", empty,
+                    R"("}]})"),
        "endpoints[0].secret_file: " + empty + " is empty"},
       {R"({"endpoints": [{"name": "a", "url": "http://h/x", "secret_file": "/nonexistent/secret"}]})",
        "endpoints[0].secret_file: cannot read /nonexistent/secret"},
       {R"({"endpoints": [{"name": "a", "url": "http://h/x", "secret_env": "CUTOVER_TEST_WEBHOOK_UNSET"}]})",
        "endpoints[0].secret_env: environment variable CUTOVER_TEST_WEBHOOK_UNSET is unset or empty"},
-      {absl::StrCat(R"({"endpoints": [{"name": "", "url": "http://h/x", "secret_file": ")", secret, R"("}]})"),
+      {absl::StrCat(R"({"endpoints": [{"name": "", "url": "http://h/x", "secret_file": ")", secret,
+                    R"("}]})"),
        "endpoints[0].name: empty"},
-      {absl::StrCat(R"({"endpoints": [{"name": "a b", "url": "http://h/x", "secret_file": ")", secret, R"("}]})"),
+      {absl::StrCat(R"({"endpoints": [{"name": "a b", "url": "http://h/x", "secret_file": ")", secret,
+                    R"("}]})"),
        "endpoints[0].name: expected 1-64 characters"},
-      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "max_attempts": -1, "secret_file": ")",
-                    secret, R"("}]})"),
+      {absl::StrCat(
+           R"({"endpoints": [{"name": "a", "url": "http://h/x", "max_attempts": -1, "secret_file": ")",
+           secret, R"("}]})"),
        "endpoints[0].max_attempts: negative"},
-      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "initial_backoff": "10s", "max_backoff": "1s",
-                    "secret_file": ")", secret, R"("}]})"),
+      {absl::StrCat(
+           R"({"endpoints": [{"name": "a", "url": "http://h/x", "initial_backoff": "10s", "max_backoff": "1s",
+                    "secret_file": ")",
+           secret, R"("}]})"),
        "endpoints[0].max_backoff: 1s is below initial_backoff 10s"},
-      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "headers": {"X-Cutover-Signature": "x"},
-                    "secret_file": ")", secret, R"("}]})"),
+      {absl::StrCat(
+           R"({"endpoints": [{"name": "a", "url": "http://h/x", "headers": {"X-Cutover-Signature": "x"},
+                    "secret_file": ")",
+           secret, R"("}]})"),
        "endpoints[0].headers[\"X-Cutover-Signature\"]: set by cutoverd itself"},
       {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "phases": ["PHASE_UNSPECIFIED"],
-                    "secret_file": ")", secret, R"("}]})"),
+                    "secret_file": ")",
+                    secret, R"("}]})"),
        "endpoints[0].phases[0]"},
-      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "timeout": "-1s", "secret_file": ")", secret,
-                    R"("}]})"),
+      {absl::StrCat(R"({"endpoints": [{"name": "a", "url": "http://h/x", "timeout": "-1s", "secret_file": ")",
+                    secret, R"("}]})"),
        "endpoints[0].timeout: negative"},
   };
   int i = 0;

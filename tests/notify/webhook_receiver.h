@@ -62,7 +62,9 @@ class WebhookReceiver {
   }
   bool ok() const { return ctx_ != nullptr && port_ > 0; }
   int port() const { return port_; }
-  std::string url(absl::string_view path = "/hook") const { return absl::StrCat("http://127.0.0.1:", port_, path); }
+  std::string url(absl::string_view path = "/hook") const {
+    return absl::StrCat("http://127.0.0.1:", port_, path);
+  }
 
   void SetHandler(Handler h) {
     absl::MutexLock l(&mu_);
@@ -87,7 +89,9 @@ class WebhookReceiver {
   }
 
  private:
-  static int Handle(mg_connection* conn, void* self) { return static_cast<WebhookReceiver*>(self)->Serve(conn); }
+  static int Handle(mg_connection* conn, void* self) {
+    return static_cast<WebhookReceiver*>(self)->Serve(conn);
+  }
   int Serve(mg_connection* conn) {
     const mg_request_info* info = mg_get_request_info(conn);
     Request r;

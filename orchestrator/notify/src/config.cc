@@ -46,7 +46,8 @@ bool ValidUrl(absl::string_view url) {
   const absl::string_view authority = rest.substr(0, end);
   if (authority.empty() || authority.front() == ':') return false;
   for (char c : url) {
-    if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c))) return false;
+    if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c)))
+      return false;
   }
   return true;
 }
@@ -93,10 +94,12 @@ absl::StatusOr<std::vector<EndpointSettings>> ResolveWebhookConfig(const v1::Web
       error("name", e.name().empty() ? "empty (expected a short unique name, e.g. \"ops-chat\")"
                                      : "expected 1-64 characters of A-Z a-z 0-9 - _ .");
     } else if (!names.insert(e.name()).second) {
-      error("name", absl::StrCat("duplicate \"", e.name(), "\" (names must be unique: they label the metrics)"));
+      error("name",
+            absl::StrCat("duplicate \"", e.name(), "\" (names must be unique: they label the metrics)"));
     }
     s.url = e.url();
-    if (!ValidUrl(e.url())) error("url", "expected an http:// or https:// URL, e.g. \"https://hooks.example.com/cutover\"");
+    if (!ValidUrl(e.url()))
+      error("url", "expected an http:// or https:// URL, e.g. \"https://hooks.example.com/cutover\"");
 
     if (!e.secret_file().empty() && !e.secret_env().empty()) {
       error("secret_file", "set secret_file or secret_env, not both");
@@ -108,7 +111,8 @@ absl::StatusOr<std::vector<EndpointSettings>> ResolveWebhookConfig(const v1::Web
         std::ostringstream ss;
         ss << in.rdbuf();
         s.secret = std::string(absl::StripTrailingAsciiWhitespace(ss.str()));
-        if (s.secret.empty()) error("secret_file", absl::StrCat(e.secret_file(), " is empty (expected the signing secret)"));
+        if (s.secret.empty())
+          error("secret_file", absl::StrCat(e.secret_file(), " is empty (expected the signing secret)"));
       }
     } else if (!e.secret_env().empty()) {
       const char* v = std::getenv(e.secret_env().c_str());
@@ -118,7 +122,8 @@ absl::StatusOr<std::vector<EndpointSettings>> ResolveWebhookConfig(const v1::Web
         s.secret = v;
       }
     } else {
-      error("secret_file", "no signing secret: set secret_file (a file holding it) or secret_env (a variable name)");
+      error("secret_file",
+            "no signing secret: set secret_file (a file holding it) or secret_env (a variable name)");
     }
 
     for (int p = 0; p < e.phases_size(); ++p) {
@@ -137,7 +142,8 @@ absl::StatusOr<std::vector<EndpointSettings>> ResolveWebhookConfig(const v1::Web
     if (e.has_initial_backoff() && FromProto(e.initial_backoff()) > absl::ZeroDuration()) {
       s.initial_backoff = FromProto(e.initial_backoff());
     }
-    if (e.has_max_backoff() && FromProto(e.max_backoff()) > absl::ZeroDuration()) s.max_backoff = FromProto(e.max_backoff());
+    if (e.has_max_backoff() && FromProto(e.max_backoff()) > absl::ZeroDuration())
+      s.max_backoff = FromProto(e.max_backoff());
     if (s.max_backoff < s.initial_backoff) {
       error("max_backoff", absl::StrCat(absl::FormatDuration(s.max_backoff), " is below initial_backoff ",
                                         absl::FormatDuration(s.initial_backoff)));
@@ -149,7 +155,8 @@ absl::StatusOr<std::vector<EndpointSettings>> ResolveWebhookConfig(const v1::Web
       if (!ValidHeaderName(k)) {
         error(absl::StrCat("headers[\"", k, "\"]"), "not a valid HTTP header name");
       } else if (ReservedHeader(k)) {
-        error(absl::StrCat("headers[\"", k, "\"]"), "set by cutoverd itself (Content-Type, User-Agent, X-Cutover-*)");
+        error(absl::StrCat("headers[\"", k, "\"]"),
+              "set by cutoverd itself (Content-Type, User-Agent, X-Cutover-*)");
       } else if (absl::StrContains(v, '\r') || absl::StrContains(v, '\n')) {
         error(absl::StrCat("headers[\"", k, "\"]"), "the value contains a line break");
       } else {

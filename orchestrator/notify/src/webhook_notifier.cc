@@ -117,8 +117,8 @@ std::string SignWebhook(absl::string_view secret, int64_t timestamp, absl::strin
   const std::string msg = absl::StrCat(timestamp, ".", body);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-       msg.size(), mac, &len);
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
   return Hex(mac, len);
 }
 
@@ -152,8 +152,8 @@ struct WebhookNotifier::Endpoint {
   }
 };
 
-absl::StatusOr<std::unique_ptr<WebhookNotifier>> WebhookNotifier::Create(std::vector<EndpointSettings> endpoints,
-                                                                       NotifierOptions options) {
+absl::StatusOr<std::unique_ptr<WebhookNotifier>> WebhookNotifier::Create(
+    std::vector<EndpointSettings> endpoints, NotifierOptions options) {
   std::set<std::string> names;
   for (const auto& e : endpoints) {
     if (!names.insert(e.name).second) {
@@ -182,11 +182,13 @@ WebhookNotifier::WebhookNotifier(std::vector<EndpointSettings> endpoints, Notifi
   prometheus::Family<prometheus::Counter>* deliveries = nullptr;
   prometheus::Family<prometheus::Gauge>* depth = nullptr;
   if (options_.metrics) {
-    deliveries = &prometheus::BuildCounter()
-                      .Name("cutover_webhook_deliveries_total")
-                      .Help("Webhook events per endpoint and result: delivered; retried (an attempt failed, another "
-                            "follows); failed (given up: attempts exhausted or a 4xx); dropped (queue full).")
-                      .Register(*options_.metrics);
+    deliveries =
+        &prometheus::BuildCounter()
+             .Name("cutover_webhook_deliveries_total")
+             .Help(
+                 "Webhook events per endpoint and result: delivered; retried (an attempt failed, another "
+                 "follows); failed (given up: attempts exhausted or a 4xx); dropped (queue full).")
+             .Register(*options_.metrics);
     depth = &prometheus::BuildGauge()
                  .Name("cutover_webhook_queue_depth")
                  .Help("Webhook events queued or in flight per endpoint.")
@@ -242,7 +244,8 @@ void WebhookNotifier::Enqueue(const v1::WebhookEvent& event) {
       // Handed over twice (a takeover in this process re-hands what the
       // cursor had not passed): one delivery is enough.
       duplicate = e->in_flight == item.delivery_id ||
-                  std::any_of(e->queue.begin(), e->queue.end(), [&](const Item& q) { return q.delivery_id == item.delivery_id; });
+                  std::any_of(e->queue.begin(), e->queue.end(),
+                              [&](const Item& q) { return q.delivery_id == item.delivery_id; });
       if (!duplicate) {
         e->queue.push_back(item);
         e->Depth(+1);
@@ -375,7 +378,8 @@ WebhookNotifier::Attempt WebhookNotifier::Post(const Endpoint& e, const Item& it
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, item.body.data());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(item.body.size()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout))));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout))));
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
@@ -412,7 +416,8 @@ void WebhookNotifier::Run(Endpoint* e) {
     {
       absl::MutexLock l(&e->mu);
       e->mu.Await(absl::Condition(
-          +[](Endpoint* ep) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !ep->queue.empty() || ep->stopping; }, e));
+          +[](Endpoint* ep) ABSL_NO_THREAD_SAFETY_ANALYSIS { return !ep->queue.empty() || ep->stopping; },
+          e));
       if (e->queue.empty()) return;  // stopping, nothing left
       item = std::move(e->queue.front());
       e->queue.pop_front();
@@ -437,24 +442,27 @@ void WebhookNotifier::Run(Endpoint* e) {
         break;
       }
       if (a.outcome == Outcome::kPermanent) {
-        spdlog::error("webhook {}: {} rejected ({}); not retried (only 408, 429, 5xx and connection errors are)",
-                      s.name, item.delivery_id, a.detail);
+        spdlog::error(
+            "webhook {}: {} rejected ({}); not retried (only 408, 429, 5xx and connection errors are)",
+            s.name, item.delivery_id, a.detail);
         e->Count(e->failed, e->m_failed);
         settled = true;
         break;
       }
       if (attempt >= s.max_attempts) {
-        spdlog::error("webhook {}: GIVING UP on {} after {} attempts (last: {}); the receiver never got it", s.name,
-                      item.delivery_id, attempt, a.detail);
+        spdlog::error("webhook {}: GIVING UP on {} after {} attempts (last: {}); the receiver never got it",
+                      s.name, item.delivery_id, attempt, a.detail);
         e->Count(e->failed, e->m_failed);
         settled = true;
         break;
       }
       e->Count(e->retried, e->m_retried);
       absl::Duration wait = Backoff(s, attempt);
-      if (a.retry_after > absl::ZeroDuration()) wait = std::max(wait, std::min(a.retry_after, options_.max_retry_after));
-      spdlog::warn("webhook {}: {} attempt {}/{} failed ({}); retrying in {}", s.name, item.delivery_id, attempt,
-                   s.max_attempts, a.detail, absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1))));
+      if (a.retry_after > absl::ZeroDuration())
+        wait = std::max(wait, std::min(a.retry_after, options_.max_retry_after));
+      spdlog::warn("webhook {}: {} attempt {}/{} failed ({}); retrying in {}", s.name, item.delivery_id,
+                   attempt, s.max_attempts, a.detail,
+                   absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1))));
       WaitUntil(e, options_.clock->Now() + wait);
     }
     {
@@ -465,9 +473,10 @@ void WebhookNotifier::Run(Endpoint* e) {
     if (settled) {
       Settle(item);
     } else {
-      spdlog::error("webhook {}: {} NOT delivered: cutoverd stopped before it went through (the daemon that drives "
-                    "the cutover next re-sends it; docs/webhooks.md)",
-                    s.name, item.delivery_id);
+      spdlog::error(
+          "webhook {}: {} NOT delivered: cutoverd stopped before it went through (the daemon that drives "
+          "the cutover next re-sends it; docs/webhooks.md)",
+          s.name, item.delivery_id);
     }
   }
 }

@@ -21,7 +21,8 @@ class PhaseObserver {
 
   // One phase change of `cutover` (its state when handed over, not when the
   // row was written: a takeover hands old rows with the current figures).
-  virtual void OnPhaseChange(const cutover::v1::Cutover& cutover, const cutover::v1::Transition& transition) = 0;
+  virtual void OnPhaseChange(const cutover::v1::Cutover& cutover,
+                             const cutover::v1::Transition& transition) = 0;
 
   // The highest seq S <= handed_through such that every phase change of
   // `cutover_id` handed over with seq <= S is settled (delivered, given up

@@ -21,7 +21,7 @@ namespace cutover::notify {
 struct EndpointSettings {
   std::string name;
   std::string url;
-  std::string secret;  // never logged
+  std::string secret;                   // never logged
   std::set<cutover::v1::Phase> phases;  // empty = every phase change
   absl::Duration timeout = absl::Seconds(5);
   int max_attempts = 10;
@@ -33,7 +33,8 @@ struct EndpointSettings {
 
 // Parses JSON (unknown fields rejected) into a WebhookConfig; `source`
 // prefixes errors (the file name).
-absl::StatusOr<cutover::v1::WebhookConfig> ParseWebhookConfig(absl::string_view json, absl::string_view source);
+absl::StatusOr<cutover::v1::WebhookConfig> ParseWebhookConfig(absl::string_view json,
+                                                              absl::string_view source);
 
 // Checks every field and resolves defaults and secrets (secret_file is read,
 // secret_env looked up now). All problems in one InvalidArgument, "; "-joined.

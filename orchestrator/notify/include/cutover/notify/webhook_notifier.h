@@ -57,9 +57,9 @@ struct NotifierOptions {
 // Counts per endpoint (the same figures as the metrics).
 struct EndpointStats {
   int64_t delivered = 0;
-  int64_t retried = 0;  // attempts that failed and were retried
-  int64_t failed = 0;   // events given up on (attempts exhausted, 4xx)
-  int64_t dropped = 0;  // events dropped from a full queue
+  int64_t retried = 0;      // attempts that failed and were retried
+  int64_t failed = 0;       // events given up on (attempts exhausted, 4xx)
+  int64_t dropped = 0;      // events dropped from a full queue
   int64_t queue_depth = 0;  // queued or in flight
 };
 
