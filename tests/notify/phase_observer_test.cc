@@ -215,6 +215,29 @@ TEST_F(PhaseObserverTest, ATakeoverResendsWhatTheLastHolderDidNotSettle) {
   EXPECT_EQ(Seqs(b_obs.seen()), std::vector<int64_t>(all.begin() + 1, all.end()));
 }
 
+TEST_F(PhaseObserverTest, FailedIsHandedOverBeforeTheWorkerGoesAndResumeDoesNotRepeatIt) {
+  RecordingObserver obs;
+  Orchestrator* o = NewOrchestrator("d1", &obs);
+  o->Start();
+  fake_.FailNext("migrate", absl::InvalidArgumentError("syntax error in 002.sql"));
+  const std::string id = StartCutover(o);
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_FAILED));
+  // Nobody drives a FAILED cutover: the worker leaves after handing FAILED
+  // over and storing the cursor past it.
+  ASSERT_TRUE(WaitFor([&] { return store_->GetLease(id)->holder.empty(); }));
+  EXPECT_THAT(obs.phases(), ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY",
+                                        "MIGRATING", "FAILED"));
+  EXPECT_EQ(obs.seen().back().action(), "failed");
+  EXPECT_EQ(Get(id).notified_seq(), PhaseChangeSeqs(id).back());
+  ASSERT_TRUE(o->Resume(id, "fixed 002.sql", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
+  ASSERT_TRUE(WaitFor([&] { return store_->GetLease(id)->holder.empty(); }));
+  EXPECT_THAT(obs.phases(), ElementsAre("PLANNED", "CAPTURING", "COPYING", "INDEXING", "VERIFYING_COPY",
+                                        "MIGRATING", "FAILED", "MIGRATING", "CATCHING_UP", "READY",
+                                        "FLIPPING", "DRAINING", "COMPLETED"));
+  EXPECT_EQ(Seqs(obs.seen()), PhaseChangeSeqs(id));
+}
+
 TEST_F(PhaseObserverTest, TheWebhookNotifierDeliversEveryPhaseChangeInOrder) {
   cutover::testing::WebhookReceiver rx;
   ASSERT_TRUE(rx.ok());
