@@ -29,15 +29,44 @@ std::string TrimMessage(absl::string_view m) {
   return s;
 }
 
+// Where a password's value may lie in `dsn`: from after "password=" to the
+// next " key=" (key=value form) or '&' (URI query), or its closing quote.
+// Deliberately wide: `password=se cret` counts "se cret".
+absl::string_view PasswordRegion(absl::string_view dsn) {
+  const std::string lower = absl::AsciiStrToLower(dsn);
+  size_t i = lower.find("password");
+  if (i == std::string::npos) return {};
+  i = dsn.find('=', i);
+  if (i == absl::string_view::npos) return dsn.substr(lower.find("password"));
+  ++i;
+  while (i < dsn.size() && dsn[i] == ' ') ++i;
+  if (i < dsn.size() && dsn[i] == '\'') {
+    const size_t close = dsn.find('\'', i + 1);
+    return dsn.substr(i, close == absl::string_view::npos ? absl::string_view::npos : close - i + 1);
+  }
+  size_t end = i;
+  while (end < dsn.size() && dsn[end] != '&') {
+    if (dsn[end] == ' ') {
+      // " key=" starts the next option; any other word still belongs here.
+      size_t k = end;
+      while (k < dsn.size() && dsn[k] == ' ') ++k;
+      size_t w = k;
+      while (w < dsn.size() && (absl::ascii_isalnum(dsn[w]) || dsn[w] == '_')) ++w;
+      while (w < dsn.size() && dsn[w] == ' ') ++w;
+      if (w > k && w < dsn.size() && dsn[w] == '=') break;
+    }
+    ++end;
+  }
+  return dsn.substr(i, end - i);
+}
+
 // libpq's parse errors quote the offending part of the DSN, which may be
 // (part of) a password: `password=se cret` gives 'missing "=" after "cret"',
 // a bad URI may be quoted whole. Errors never carry secrets, so a quoted
-// fragment that lies in the text after "password" or overlaps a URI's
-// user-info ("user:pass@") becomes "***".
+// fragment that lies in the password's value or overlaps a URI's user-info
+// ("user:pass@") becomes "***"; option names and punctuation stay.
 std::string ScrubParseError(std::string msg, absl::string_view dsn) {
-  const std::string lower = absl::AsciiStrToLower(dsn);
-  const size_t pw = lower.find("password");
-  const absl::string_view after_password = pw == std::string::npos ? absl::string_view() : dsn.substr(pw);
+  const absl::string_view after_password = PasswordRegion(dsn);
   absl::string_view userinfo;
   if (size_t scheme = dsn.find("://"); scheme != absl::string_view::npos) {
     const size_t at = dsn.find('@', scheme + 3);

@@ -118,7 +118,7 @@ BatchPlan PlanBatch(const std::vector<QueuedMessage>& messages, const std::map<s
            event->event_id());
       continue;
     }
-    PlannedEvent pe{m.position, absl::AsciiStrToLower(event->event_id()), event->kind(), {}};
+    PlannedEvent pe{m.position, absl::AsciiStrToLower(event->event_id()), event->kind(), {}, m.payload};
     bool complete = true;
     for (const auto& col : rule->second.needed) {
       std::optional<std::string> v;
@@ -304,7 +304,7 @@ absl::Status Replayer::ApplyPlan(pqxx::work& tx, const BatchPlan& plan, bool iso
           tx.exec0("ROLLBACK TO SAVEPOINT cutover_event");
           failed.emplace_back(e->event_id);
           dead->push_back({e->position, e->event_id,
-                           absl::StrCat("apply failed on ", options_.apply_what, ": ", err.what()), ""});
+                           absl::StrCat("apply failed on ", options_.apply_what, ": ", err.what()), e->payload});
         }
       }
     }

@@ -400,6 +400,8 @@ TEST(DsnSyntaxTest, MalformedDsnErrorsNameTheFieldButNoSecret) {
       {"postgresql://app:sec%zzret@blue/hydra", "invalid percent-encoded token: \"***\"", "zzret"},
       {"postgresql://app:s3cr3t@[::1/hydra", "matching \"]\"", "s3cr3t"},
       {"host=blue pasword=x", "invalid connection option \"pasword\"", "\x01"},
+      {"host=blue password='top secret' colour=blue", "invalid connection option \"colour\"", "secret"},
+      {"host=blue password=top secret colour=blue", "missing \"=\" after \"***\"", "secret"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.dsn);

@@ -78,6 +78,9 @@ struct PlannedEvent {
   std::string event_id;
   std::string rule;
   std::map<std::string, std::optional<std::string>> values;  // needed column -> text (nullopt = NULL)
+  // The message's bytes: a dead letter keeps them when the apply fails, so
+  // the operator can decode the event and apply it by hand.
+  std::string payload;
 };
 
 struct DeadLetter {
