@@ -4,11 +4,9 @@
 // repeated approve and garbage gRPC requests: each gets its exit code and a
 // message naming the problem, nothing is stored or moved, the daemon keeps
 // serving, and the cutover then completes normally (one approve, one flip).
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_replace.h"
 #include "e2e_support.h"
+#include "raw_grpc.h"
 
 namespace cutover::e2e {
 namespace {
@@ -22,28 +20,6 @@ int CountActions(const std::string& server, const std::string& id, const std::st
   int n = 0;
   for (size_t p = json.find(needle); p != std::string::npos; p = json.find(needle, p + 1)) ++n;
   return n;
-}
-
-// Raw bytes as the request of `method`; returns the status.
-grpc::Status Garbage(const std::string& server, const std::string& method) {
-  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice slice(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11));
-  grpc::ByteBuffer request(&slice, 1), response;
-  grpc::CompletionQueue cq;
-  auto call = generic.PrepareUnaryCall(&ctx, method, request, &cq);
-  call->StartCall();
-  grpc::Status st;
-  call->Finish(&response, &st, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  if (!cq.Next(&tag, &ok)) return grpc::Status(grpc::StatusCode::UNKNOWN, "completion queue shut down");
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return st;
 }
 
 TEST_F(BadInputE2eTest, BadInputIsRefusedClearlyAndTheCutoverStillCompletes) {
@@ -84,7 +60,9 @@ TEST_F(BadInputE2eTest, BadInputIsRefusedClearlyAndTheCutoverStillCompletes) {
   // Garbage gRPC requests: refused by gRPC, the daemon carries on.
   for (const char* method : {"/cutover.v1.CutoverService/CreatePlan", "/cutover.v1.CutoverService/Approve",
                              "/cutover.v1.CaptureService/RecordRevocation"}) {
-    EXPECT_EQ(Garbage(server, method).error_code(), grpc::StatusCode::INTERNAL) << method;
+    EXPECT_EQ(badinput::RawUnary(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()), method,
+                                      std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11))
+                  .error_code(), grpc::StatusCode::INTERNAL) << method;
   }
   EXPECT_TRUE(no_cutover());
 

@@ -6,7 +6,6 @@
 // gets, a substring naming the problem, and checks that nothing changed:
 // the store's cutovers, their versions and timelines, and that the server
 // still answers.
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "fake_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "raw_grpc.h"
 #include "test_server.h"
 
 namespace cutover {
@@ -421,30 +421,6 @@ TEST(DsnSyntaxTest, MalformedDsnErrorsNameTheFieldButNoSecret) {
 // ---------------------------------------------------------------------------
 // gRPC: oversized and malformed messages.
 
-// One unary call with `payload` as the raw request bytes (GenericStub: no
-// serialization on our side), as an approver.
-grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                      const std::string& payload) {
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext ctx;
-  service::testing::PrepareContext(&ctx, kApproverToken, 10);
-  grpc::Slice slice(payload);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::CompletionQueue cq;
-  auto call = generic.PrepareUnaryCall(&ctx, method, request, &cq);
-  call->StartCall();
-  grpc::Status st;
-  call->Finish(&response, &st, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  if (!cq.Next(&tag, &ok)) return grpc::Status(grpc::StatusCode::UNKNOWN, "completion queue shut down");
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return st;
-}
-
 class GrpcBadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -492,7 +468,8 @@ TEST_F(GrpcBadInputTest, GarbageBytesToEveryMethodAreRefusedWithoutCrashOrChange
   for (const char* method : {"CreatePlan", "ValidatePlan", "Start", "Get", "Approve", "Abort", "Rollback", "Watch"}) {
     for (size_t i = 0; i < payloads.size(); ++i) {
       SCOPED_TRACE(absl::StrCat(method, " payload ", i));
-      grpc::Status st = RawUnary(h_.channel(), absl::StrCat("/cutover.v1.CutoverService/", method), payloads[i]);
+      grpc::Status st = badinput::RawUnary(h_.channel(), absl::StrCat("/cutover.v1.CutoverService/", method), payloads[i],
+                                          kApproverToken);
       // gRPC refuses it before any handler (and any auth check) runs:
       // INTERNAL with protobuf's InitializationErrorString(), empty for
       // proto3 messages. No cutover code sees the bytes.
@@ -515,7 +492,7 @@ TEST_F(GrpcBadInputTest, UnknownIdsAndUnknownMethodsAreNamed) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
     EXPECT_THAT(st.error_message(), HasSubstr(absl::StrCat("no cutover with id ", id)));
   }
-  grpc::Status st = RawUnary(h_.channel(), "/cutover.v1.CutoverService/DropEverything", "");
+  grpc::Status st = badinput::RawUnary(h_.channel(), "/cutover.v1.CutoverService/DropEverything", "", kApproverToken);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
   EXPECT_EQ(h_.Snapshot(), before);
   h_.ExpectServing();
