@@ -6,10 +6,21 @@ add_library(cutover_warnings INTERFACE)
 target_compile_options(cutover_warnings INTERFACE -Wall -Wextra -Werror -Wno-unused-parameter $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
 
 add_library(cutover_sanitize INTERFACE)
-if(CUTOVER_SANITIZE)
+if(CUTOVER_SANITIZE OR CUTOVER_FUZZ)
   target_compile_options(cutover_sanitize INTERFACE
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(cutover_sanitize INTERFACE -fsanitize=address,undefined)
+endif()
+# CUTOVER_FUZZ (clang only, implies the sanitizers): the libFuzzer targets in
+# tests/fuzz. Every library also gets libFuzzer's coverage instrumentation
+# (fuzzer-no-link) so the fuzzers see our code; ordinary binaries still link
+# (the sanitizer runtime provides the coverage callbacks). docs/fuzzing.md.
+if(CUTOVER_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CUTOVER_FUZZ needs clang (libFuzzer ships with it), not ${CMAKE_CXX_COMPILER_ID}: "
+            "configure with -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ (see docs/fuzzing.md)")
+  endif()
+  target_compile_options(cutover_sanitize INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 
 # cutover_library(NAME <target> SRCS ... DEPS ... [PUBLIC_INCLUDE dir])
@@ -46,4 +57,9 @@ function(cutover_test)
   endif()
   set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     ENVIRONMENT "CUTOVER_SOURCE_DIR=${PROJECT_SOURCE_DIR};CUTOVER_BINARY_DIR=${PROJECT_BINARY_DIR};CUTOVER_PG_BINDIR=${CUTOVER_PG_BINDIR}")
+  # Collected into the target cutover_unit_tests (tests/fuzz), which the
+  # sanitizer build builds instead of everything.
+  if("unit" IN_LIST ARG_LABELS)
+    set_property(GLOBAL APPEND PROPERTY CUTOVER_UNIT_TEST_TARGETS ${ARG_NAME})
+  endif()
 endfunction()

@@ -4,7 +4,8 @@
 #
 #   deploy/setup.sh                 install + Release build in ./build
 #   deploy/setup.sh --no-build      install only
-#   deploy/setup.sh --sanitize      also build ./build-asan (ASan + UBSan)
+#   deploy/setup.sh --sanitize      also build ./build-sanitize (clang ASan + UBSan +
+#                                   libFuzzer: unit tests and fuzzers, docs/fuzzing.md)
 #
 # Package choices (all Debian bookworm):
 #   build:      build-essential cmake pkg-config git
@@ -111,7 +112,7 @@ cmake_build() {
 mkdir -p "$root/build"
 cmake_build "$root/build"
 if [ "$sanitize" -eq 1 ]; then
-  mkdir -p "$root/build-asan"
-  cmake_build "$root/build-asan" -DCUTOVER_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCUTOVER_BUILD_BENCH=OFF
+  # The same build the default suite's sanitize_build test makes (tests/fuzz).
+  "$root/tests/fuzz/sanitize_build.sh" "$root" "$root/build-sanitize"
 fi
 echo "setup: build ready in $root/build"

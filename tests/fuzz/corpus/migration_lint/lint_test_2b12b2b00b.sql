@@ -1,0 +1,1 @@
+CREATE FUNCTION f() RETURNS SETOF users LANGUAGE sql AS $$ SELECT * FROM users $$;

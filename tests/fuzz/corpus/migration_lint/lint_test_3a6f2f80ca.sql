@@ -1,0 +1,3 @@
+SELECT 1;
+SELECT 'unterminated;
+CREATE INDEX i ON users (email);

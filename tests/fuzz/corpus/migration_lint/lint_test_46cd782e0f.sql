@@ -1,0 +1,2 @@
+ALTER TABLE users ADD COLUMN a int;
+ALTER TABLE users ADD COLUMN b int;

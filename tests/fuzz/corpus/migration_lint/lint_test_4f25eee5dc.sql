@@ -1,0 +1,2 @@
+ANALYZE users;
+REINDEX INDEX users_email;

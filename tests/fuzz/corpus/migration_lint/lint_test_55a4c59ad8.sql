@@ -1,0 +1,1 @@
+CREATE VIEW v AS SELECT id FROM (SELECT * FROM users) s;

@@ -1,0 +1,4 @@
+-- cutover:no-transaction
+BEGIN;
+CREATE INDEX CONCURRENTLY i ON users (email);
+COMMIT;

@@ -1,0 +1,3 @@
+CREATE INDEX i ON users (email);
+VACUUM users;
+DROP TABLE old;

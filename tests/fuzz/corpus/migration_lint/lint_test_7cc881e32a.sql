@@ -1,0 +1,3 @@
+CREATE TABLE t (a int);
+ALTER TABLE t ADD COLUMN b int;
+DROP TABLE t;

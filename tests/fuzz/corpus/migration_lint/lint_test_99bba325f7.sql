@@ -1,0 +1,2 @@
+CREATE TABLE t (i int);
+ALTER TABLE t ALTER COLUMN i TYPE bigint;

@@ -1,0 +1,2 @@
+-- cutover:no-transaction
+CREATE INDEX CONCURRENTLY i ON users (email);

@@ -1,0 +1,4 @@
+SET lock_timeout = '5s';
+SELEC 1;
+CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;
+CREATE INDEX i ON users (email);

@@ -1,0 +1,3 @@
+CREATE TABLE f (c int REFERENCES clients (id));
+COMMENT ON TABLE f IS 'x';
+COMMIT;

@@ -1,0 +1,2 @@
+CREATE TABLE t (k int);
+ALTER TABLE t ADD PRIMARY KEY (k);

@@ -1,0 +1,3 @@
+ALTER TABLE users ADD COLUMN a int;
+COMMIT;
+ALTER TABLE users ADD COLUMN b int;

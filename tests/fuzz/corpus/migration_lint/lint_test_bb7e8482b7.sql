@@ -1,0 +1,2 @@
+CREATE PROCEDURE p() LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO archive SELECT DISTINCT u.* FROM users u; END $$;

@@ -1,0 +1,1 @@
+CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'libx', 'select_star';

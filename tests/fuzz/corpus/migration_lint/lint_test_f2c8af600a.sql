@@ -1,0 +1,2 @@
+-- cutover:no-transaction
+DROP INDEX CONCURRENTLY users_email;

@@ -1,0 +1,1 @@
+ALTER TABLE users ADD COLUMN n text GENERATED ALWAYS AS (lower(email)) STORED;

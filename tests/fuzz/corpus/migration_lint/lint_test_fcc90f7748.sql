@@ -1,0 +1,1 @@
+CREATE FUNCTION f(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a * b';
