@@ -329,6 +329,8 @@ TEST_F(PlanFileTest, PlansMissingOrInvalidFieldsAreRefusedByTheServerNamingTheFi
        {"plan.migration.allowed_lint_rules[0]: unknown rule \"no-such-rule\""}},
       {"dir_and_command", PlanJson("migration", R"({"dir": "/m", "command": "true"})"), 1,
        {"plan.migration: set dir or command, not both"}},
+      {"long_name", PlanJson("name", absl::StrCat("\"", std::string(200, 'n'), "\"")), 1,
+       {"plan.name is 200 bytes long (expected a short name, at most 128)"}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -445,8 +447,8 @@ TEST_F(GrpcBadInputTest, OversizedRequestIsResourceExhaustedAndTheDaemonCarriesO
   EXPECT_THAT(st.error_message(), HasSubstr("4194304"));
   EXPECT_EQ(h_.Snapshot(), before);
   h_.ExpectServing();
-  // Just under the limit is accepted by the transport (and refused by nobody:
-  // a long name is legal), so the limit is the server's, not an accident.
+  // Just under the limit passes the transport (and is then refused for its
+  // field), so the limit is the server's, not an accident.
   v1::ValidatePlanRequest under;
   *under.mutable_plan() = GoodPlan();
   under.mutable_plan()->set_name(std::string(3 * 1024 * 1024, 'y'));
@@ -454,7 +456,8 @@ TEST_F(GrpcBadInputTest, OversizedRequestIsResourceExhaustedAndTheDaemonCarriesO
   service::testing::PrepareContext(&ctx2, kViewerToken);
   v1::ValidationResult vr;
   st = h_.stub()->ValidatePlan(&ctx2, under, &vr);
-  EXPECT_NE(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("plan.name is 3145728 bytes long"));
 }
 
 TEST_F(GrpcBadInputTest, GarbageBytesToEveryMethodAreRefusedWithoutCrashOrChange) {

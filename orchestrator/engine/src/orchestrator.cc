@@ -99,6 +99,13 @@ std::string CallerName(const Caller& c) { return absl::StrCat(c.identity, " (", 
 absl::Status ValidatePlanFields(const v1::Plan& plan) {
   std::vector<std::string> errors;
   if (plan.name().empty()) errors.push_back("plan.name is empty (expected a short name, e.g. \"hydra-2x\")");
+  // The name is shown in every listing and sent in every Watch event: a
+  // megabyte of it (a file pasted into the field) is a mistake, not a name.
+  constexpr size_t kMaxName = 128;
+  if (plan.name().size() > kMaxName) {
+    errors.push_back(absl::StrCat("plan.name is ", plan.name().size(), " bytes long (expected a short name, at most ",
+                                  kMaxName, ")"));
+  }
   if (plan.blue().dsn().empty()) errors.push_back("plan.blue.dsn is empty (expected a PostgreSQL connection string)");
   if (plan.green().dsn().empty()) errors.push_back("plan.green.dsn is empty (expected a PostgreSQL connection string)");
   if (!plan.blue().dsn().empty() && plan.blue().dsn() == plan.green().dsn()) {
