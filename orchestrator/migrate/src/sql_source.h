@@ -33,7 +33,9 @@ absl::StatusOr<std::vector<Token>> ScanSql(const std::string& sql, int* error_of
 // InvalidArgument when the grammar refuses it; ResourceExhausted, without
 // calling the grammar, when its expressions nest deeper than the linter can
 // parse safely (libpg_query has no stack-depth check; see sql_source.cc).
-absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql);
+// `*error_offset`, when given, gets the byte offset of a syntax error (-1
+// when unknown or no error).
+absl::StatusOr<pg_query::ParseResult> ParseSql(const std::string& sql, int* error_offset = nullptr);
 
 struct Statement {
   int start = 0;  // offset of the first token (not of leading comments)
