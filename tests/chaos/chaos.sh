@@ -459,7 +459,7 @@ EOF
           for i in "${!fault_names[@]}"; do [ "${fault_when[$i]}" = ready ] && [ "${fault_done[$i]}" -eq 0 ] && pending_ready=1; done
           if [ "$pending_ready" -eq 0 ]; then
             if [ "$approvals" -ge 8 ]; then
-              [ "$abort_sent" -eq 0 ] && ctl_retry abort "$id" --reason "chaos: too many undone flips" && abort_sent=1
+              [ "$abort_sent" -eq 0 ] && ctl_retry abort "$id" --reason "chaos: too many undone flips" && abort_sent=1 && reason="SRE abort: $approvals flips undone"
             else
               for i in "${!fault_names[@]}"; do
                 if [ "${fault_when[$i]}" = approve ] && [ "${fault_done[$i]}" -eq 0 ]; then fire_fault "$i"; sleep 0.3; fi
@@ -472,7 +472,7 @@ EOF
       PAUSED|FAILED)
         if [ "$now" -ge $(( last_action + 2000 )) ]; then
           if [ "$resumes" -ge 6 ]; then
-            [ "$abort_sent" -eq 0 ] && ctl_retry abort "$id" --reason "chaos: still $phase after $resumes resumes" && abort_sent=1
+            [ "$abort_sent" -eq 0 ] && ctl_retry abort "$id" --reason "chaos: still $phase after $resumes resumes" && abort_sent=1 && reason="SRE abort: still $phase after $resumes resumes ($(jq -r '.reason // ""' "$rdir/status.json"))"
           else
             log "SRE: $phase ($(jq -r '.reason // ""' "$rdir/status.json")); resume"
             ctl_try resume "$id" --reason "chaos: SRE resumes"; resumes=$((resumes + 1))
@@ -487,7 +487,7 @@ EOF
     [ -n "$outcome" ] && break
     if [ "$now" -ge "$deadline" ] && [ "$abort_sent" -eq 0 ]; then
       log "run timeout in $phase: abort"
-      case "$phase" in FLIPPING|DRAINING|ROLLING_BACK) ;; *) ctl_retry abort "$id" --reason "chaos: run timeout" && abort_sent=1 ;; esac
+      case "$phase" in FLIPPING|DRAINING|ROLLING_BACK) ;; *) ctl_retry abort "$id" --reason "chaos: run timeout" && abort_sent=1 && reason="SRE abort: run timeout in $phase" ;; esac
     fi
     if [ "$now" -ge "$hard_deadline" ]; then outcome=UNSAFE; reason="no terminal state after $((run_timeout + 90))s (phase $phase)"; break; fi
     sleep 0.3
@@ -600,8 +600,9 @@ finish_run() {
   printf 'seed %-8s %-8s %-11s lost %-3s false %-3s dups %-4s gap %5s ms %4ss  %s%s\n' "$s" "$queue" "$outcome" \
     "$lost_txt" "$false_rev" "$dups" "$gap_ms" "$((dur_ms / 1000))" "$faults_desc" "${reason:+  ($reason)}"
   # Keep the logs (and the databases) of a failed run; drop them otherwise.
-  if [ "$ok" -eq 0 ]; then
-    failures=$((failures + 1))
+  # (and of an abort the run did not plan: the SRE gave up, worth reading)
+  if [ "$ok" -eq 0 ] || { [ "$outcome" = ABORTED ] && [ -z "$early_abort" ]; }; then
+    [ "$ok" -eq 0 ] && failures=$((failures + 1))
     rm -rf "${out:?}/$s"; cp -a "$rdir" "$out/$s"
     echo "  logs kept in $out/$s; replay with: $0 --seed $s --runs 1 --queue $queue_mode --scale $scale"
   else
