@@ -146,9 +146,11 @@ struct WebhookNotifier::Endpoint {
     ++n;
     if (m) m->Increment();
   }
+  // Called from Enqueue and the worker at once: the gauge moves by delta
+  // (atomic), never Set() to a value another thread may have passed already.
   void Depth(int64_t delta) {
-    const int64_t d = depth += delta;
-    if (m_depth) m_depth->Set(static_cast<double>(d));
+    depth += delta;
+    if (m_depth) m_depth->Increment(static_cast<double>(delta));
   }
 };
 
