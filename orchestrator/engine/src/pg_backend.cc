@@ -197,6 +197,14 @@ class PgCutoverBackend final : public CutoverBackend {
                                     rb.ok() ? absl::StrCat(rb->size(), " rollback rule(s)") : "");
       *out.add_checks() = MakeCheck("green.fence", fence(router::Target::kGreen).Check(),
                                     "may set green read-only and terminate sessions (rollback)");
+      // The rollback leg's Kafka topic (<topic>.rollback) must exist now: found
+      // missing only when a rollback starts, the rollback and its undo fail and
+      // the cutover is stuck FAILED with traffic on green (chaos campaign).
+      if (plan_.queue().has_kafka()) {
+        absl::StatusOr<std::unique_ptr<replay::RevocationQueue>> rq = OpenPlanQueue(id_, plan_, kReverse);
+        *out.add_checks() = MakeCheck("queue.kafka.rollback", rq.status(),
+                                      absl::StrCat("topic ", plan_.queue().kafka().topic(), ".rollback"));
+      }
     }
     // Warnings: long transactions on blue, window vs token TTL.
     absl::StatusOr<absl::Duration> age = OldestBlueTransaction();
