@@ -301,7 +301,10 @@ absl::Status Replayer::ApplyPlan(pqxx::work& tx, const BatchPlan& plan, bool iso
           tx.exec0("RELEASE SAVEPOINT cutover_event");
           applied_events.push_back(e);
         } catch (const pqxx::sql_error& err) {
+          // ROLLBACK TO keeps the savepoint: release it too, or every failed
+          // event of the batch leaves an open subtransaction behind.
           tx.exec0("ROLLBACK TO SAVEPOINT cutover_event");
+          tx.exec0("RELEASE SAVEPOINT cutover_event");
           failed.emplace_back(e->event_id);
           dead->push_back({e->position, e->event_id,
                            absl::StrCat("apply failed on ", options_.apply_what, ": ", err.what()), e->payload});
