@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <map>
@@ -27,10 +28,16 @@ struct Reply {
   std::string body;
 };
 
-// One HTTP/1.1 request over a fresh loopback connection; reads to EOF.
+// One HTTP/1.1 request over a fresh loopback connection; reads to EOF. A
+// server that stops answering fails the request (code 0) after 30 s instead
+// of hanging the test until CTest's timeout.
 inline Reply Fetch(int port, const std::string& path, const std::string& method = "GET") {
   Reply r;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return r;
+  const timeval timeout{30, 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
