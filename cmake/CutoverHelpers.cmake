@@ -23,6 +23,12 @@ if(CUTOVER_FUZZ)
   target_compile_options(cutover_sanitize INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 
+# The default suite runs `ctest -j2` (deploy/test.sh): every test holds this
+# lock, so they run one at a time as before; only the clang sanitizer build,
+# its unit tests and the fuzz smoke runs (tests/fuzz, CPU-bound for ~13 CPU-
+# minutes) run beside them, on the other core. Add it to any add_test().
+set(CUTOVER_SERIAL_LOCK cutover_serial)
+
 # cutover_library(NAME <target> SRCS ... DEPS ... [PUBLIC_INCLUDE dir])
 # Creates target cutover_<NAME> and alias cutover::<NAME>.
 function(cutover_library)
@@ -56,6 +62,7 @@ function(cutover_test)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    RESOURCE_LOCK ${CUTOVER_SERIAL_LOCK}
     ENVIRONMENT "CUTOVER_SOURCE_DIR=${PROJECT_SOURCE_DIR};CUTOVER_BINARY_DIR=${PROJECT_BINARY_DIR};CUTOVER_PG_BINDIR=${CUTOVER_PG_BINDIR}")
   # Collected into the target cutover_unit_tests (tests/fuzz), which the
   # sanitizer build builds instead of everything.
