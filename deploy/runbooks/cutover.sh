@@ -102,6 +102,8 @@ ready_timeout="6h" complete_timeout="30m" not_after="" guardrail_timeout="2m" pr
 max_backlog="" max_age="" max_dead="0" pre_flip_cmd=""
 max_write_gap="2s" check_cmd="" check_timeout="30m" rollback_on_check=0 rollback_timeout="10m"
 approve=1 on_failure="abort" report_file="" log_file="" dry_run=0
+# The durations in milliseconds (to_ms, below).
+ready_ms="" complete_ms="" guard_ms="" progress_ms="" grace_ms="" gap_ms="" check_ms="" rollback_ms="" age_ms=""
 
 bad_usage() { echo "$me: $*" >&2; echo "RESULT exit=$EX_USAGE status=usage cutover=- phase=-"; exit "$EX_USAGE"; }
 need() { if [ $# -lt 2 ] || [ -z "$2" ]; then bad_usage "$1 needs a value (see --help)"; fi; }
@@ -143,8 +145,13 @@ dur_ms() {
   awk -v n="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[3]}" 'BEGIN {
     m = (u == "ms") ? 1 : (u == "m") ? 60000 : (u == "h") ? 3600000 : 1000; printf "%d\n", n * m }'
 }
-to_ms() {  # to_ms FLAG VALUE: milliseconds, or a usage error naming the flag
-  dur_ms "$2" || bad_usage "$1 '$2': expected a duration like 500ms, 30s, 2m, 6h (or seconds)"
+# to_ms VAR FLAG VALUE: VAR = milliseconds (VAR "" = only check), or a usage
+# error naming the flag. Not called inside $(...): bad_usage must print its
+# RESULT line on this shell's stdout.
+to_ms() {
+  local ms
+  ms="$(dur_ms "$3")" || bad_usage "$2 '$3': expected a duration like 500ms, 30s, 2m, 6h (or seconds)"
+  [ -z "$1" ] || printf -v "$1" '%s' "$ms"
 }
 nonneg_int() { [[ "$2" =~ ^[0-9]+$ ]] || bad_usage "$1 '$2': expected a whole number >= 0"; }
 
@@ -158,16 +165,16 @@ if [ -n "$plan" ]; then
   plan_auto_flip="$(jq -r '.flip.autoFlip // .flip.auto_flip // false' "$plan")"
 fi
 case "$on_failure" in abort|hold) ;; *) bad_usage "--on-failure '$on_failure': expected abort or hold" ;; esac
-ready_ms="$(to_ms --ready-timeout "$ready_timeout")"
-complete_ms="$(to_ms --complete-timeout "$complete_timeout")"
-guard_ms="$(to_ms --guardrail-timeout "$guardrail_timeout")"
-progress_ms="$(to_ms --progress-interval "$progress_interval")"
-grace_ms="$(to_ms --unreachable-grace "$grace")"
-gap_ms="$(to_ms --max-write-gap "$max_write_gap")"
-check_ms="$(to_ms --check-timeout "$check_timeout")"
-rollback_ms="$(to_ms --rollback-timeout "$rollback_timeout")"
-to_ms --rpc-timeout "$rpc_timeout" >/dev/null
-age_ms=""; [ -z "$max_age" ] || age_ms="$(to_ms --max-oldest-event-age "$max_age")"
+to_ms ready_ms --ready-timeout "$ready_timeout"
+to_ms complete_ms --complete-timeout "$complete_timeout"
+to_ms guard_ms --guardrail-timeout "$guardrail_timeout"
+to_ms progress_ms --progress-interval "$progress_interval"
+to_ms grace_ms --unreachable-grace "$grace"
+to_ms gap_ms --max-write-gap "$max_write_gap"
+to_ms check_ms --check-timeout "$check_timeout"
+to_ms rollback_ms --rollback-timeout "$rollback_timeout"
+to_ms "" --rpc-timeout "$rpc_timeout"
+[ -z "$max_age" ] || to_ms age_ms --max-oldest-event-age "$max_age"
 [ -z "$max_backlog" ] || nonneg_int --max-backlog "$max_backlog"
 nonneg_int --max-dead-letters "$max_dead"
 [ -z "$pg_version" ] || nonneg_int --pg-version "$pg_version"
