@@ -216,12 +216,11 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  orch.Start();
-  spdlog::info("cutoverd {} serving on port {} ({}), control store {}", identity, port,
-               api_only ? "api only" : "driving cutovers", cutover::pg::RedactDsn(control_dsn));
-  if (!port_file.empty()) WritePortFile(port_file, port);
 
   // HTTP listener (orchestrator/http): read-only views of the same API.
+  // Bound before the orchestrator starts and before the port file is
+  // written: a listener that cannot bind exits 2 having adopted no cutover
+  // and published no port.
   std::unique_ptr<cutover::http::StatusSampler> sampler;
   std::unique_ptr<cutover::http::HttpApi> http_api;
   std::unique_ptr<cutover::http::HttpServer> http_server;
@@ -250,6 +249,10 @@ int main(int argc, char** argv) {
     spdlog::info("cutoverd: status page {}/ , metrics {}/metrics", base, base);
     if (!http_port_file.empty()) WritePortFile(http_port_file, http_server->port());
   }
+  orch.Start();
+  spdlog::info("cutoverd {} serving on port {} ({}), control store {}", identity, port,
+               api_only ? "api only" : "driving cutovers", cutover::pg::RedactDsn(control_dsn));
+  if (!port_file.empty()) WritePortFile(port_file, port);
   while (!g_stop) absl::SleepFor(absl::Milliseconds(100));
   spdlog::info("cutoverd: stopping (cutovers keep their phase; a standby or restart resumes them)");
   if (http_server) http_server->Shutdown();
