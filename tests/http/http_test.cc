@@ -468,6 +468,36 @@ TEST(StatusSampler, RingBufferKeepsTheLastPointsAndOneTerminalPoint) {
   EXPECT_EQ(sampler.Series("c-1").points_size(), 0);
 }
 
+TEST(StatusSampler, KeepsSeriesForAtMostMaxCutoversNonTerminalFirst) {
+  StaticApi api;
+  SimulatedClock clock(kT0);
+  SamplerOptions o;
+  o.max_cutovers = 2;
+  StatusSampler sampler(&api, &clock, o);
+  v1::Cutover done = Copying("done");
+  done.set_phase(v1::PHASE_COMPLETED);
+  *done.mutable_updated_at() = ToProtoTime(kT0);
+  api.Put(done);
+  v1::Cutover old_run = Copying("old-run");
+  *old_run.mutable_updated_at() = ToProtoTime(kT0 - absl::Hours(2));
+  api.Put(old_run);
+  v1::Cutover new_run = Copying("new-run");
+  *new_run.mutable_updated_at() = ToProtoTime(kT0 - absl::Hours(1));
+  api.Put(new_run);
+  ASSERT_TRUE(sampler.SampleOnce().ok());
+  // Both running cutovers win over the more recent terminal one.
+  EXPECT_EQ(sampler.Series("old-run").points_size(), 1);
+  EXPECT_EQ(sampler.Series("new-run").points_size(), 1);
+  EXPECT_EQ(sampler.Series("done").points_size(), 0);
+  // One finishes long ago: the terminal cutover updated more recently takes its place.
+  old_run.set_phase(v1::PHASE_ABORTED);
+  api.Put(old_run);
+  ASSERT_TRUE(sampler.SampleOnce().ok());
+  EXPECT_EQ(sampler.Series("new-run").points_size(), 2);
+  EXPECT_EQ(sampler.Series("done").points_size(), 1);
+  EXPECT_EQ(sampler.Series("old-run").points_size(), 0);
+}
+
 TEST(StatusSampler, ThreadSamplesUntilStopped) {
   StaticApi api;
   api.Put(Copying("c-1"));

@@ -1,5 +1,6 @@
 #include "cutover/http/status_sampler.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 #include <vector>
@@ -57,11 +58,24 @@ absl::Status StatusSampler::SampleOnce() {
   absl::StatusOr<std::vector<v1::Cutover>> all = api_->List({});
   if (!all.ok()) return all.status();
   const absl::Time now = clock_->Now();
-  absl::MutexLock l(&mu_);
-  std::set<std::string> seen;
+  std::vector<const v1::Cutover*> kept;
   for (const v1::Cutover& c : *all) {
     const bool terminal = service::IsTerminalPhase(c.phase());
     if (terminal && now - FromProtoTime(c.updated_at()) > options_.terminal_retention) continue;
+    kept.push_back(&c);
+  }
+  // Non-terminal first, then the most recently updated; the rest get none.
+  std::stable_sort(kept.begin(), kept.end(), [](const v1::Cutover* a, const v1::Cutover* b) {
+    const bool ta = service::IsTerminalPhase(a->phase()), tb = service::IsTerminalPhase(b->phase());
+    if (ta != tb) return !ta;
+    return FromProtoTime(a->updated_at()) > FromProtoTime(b->updated_at());
+  });
+  if (kept.size() > options_.max_cutovers) kept.resize(options_.max_cutovers);
+  absl::MutexLock l(&mu_);
+  std::set<std::string> seen;
+  for (const v1::Cutover* cp : kept) {
+    const v1::Cutover& c = *cp;
+    const bool terminal = service::IsTerminalPhase(c.phase());
     seen.insert(c.id());
     std::deque<v1::StatusPoint>& points = series_[c.id()];
     // A terminal cutover gets one last point, then its series stays as is.

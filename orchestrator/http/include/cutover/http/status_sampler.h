@@ -30,6 +30,10 @@ struct SamplerOptions {
   absl::Duration interval = absl::Seconds(1);
   size_t capacity = 3600;
   absl::Duration terminal_retention = absl::Hours(24);
+  // At most this many cutovers keep a series (non-terminal first, then the
+  // most recently updated), like the metrics: memory stays bounded (about
+  // 0.5 MB per full series) however many cutovers the store holds.
+  size_t max_cutovers = 50;
 };
 
 // The point of a cutover's current state, stamped `at`.
