@@ -3,7 +3,9 @@
 # fuzz smoke run of the default suite (docs/fuzzing.md). Fails on any crash,
 # leak, UB report, timeout (>10 s for one input) or RSS over 2 GB, and then
 # says where the reproducer is and how to replay it.
-#   run_fuzzer.sh FUZZER SEED_CORPUS_DIR DICT SECONDS WORK_DIR
+#   run_fuzzer.sh FUZZER SEED_CORPUS_DIR DICT SECONDS WORK_DIR [MORE_SEED_DIR...]
+# MORE_SEED_DIRs are read as seeds too, never written (e.g. the migrations in
+# deploy/hydra/migrations, used in place rather than copied into the corpus).
 # WORK_DIR/corpus gets the inputs found in this run (emptied first, so every
 # run is bounded by SECONDS); WORK_DIR/artifacts the crash reproducers.
 set -euo pipefail
@@ -12,6 +14,8 @@ seeds="${2:?}"
 dict="${3:?}"
 seconds="${4:?}"
 work="${5:?}"
+shift 5
+more_seeds=("$@")
 name="$(basename "$fuzzer")"
 
 [ -x "$fuzzer" ] || { echo "run_fuzzer: $fuzzer is not built (test sanitize_build)" >&2; exit 1; }
@@ -21,14 +25,14 @@ mkdir -p "$work/corpus" "$work/artifacts"
 dict_arg=()
 [ -f "$dict" ] && dict_arg=("-dict=$dict")
 log="$work/fuzz.log"
-nseeds=$(find "$seeds" -type f | wc -l)
+nseeds=$(find "$seeds" "${more_seeds[@]}" -type f | wc -l)
 
 echo "run_fuzzer: $name for ${seconds}s over $nseeds seed inputs ($seeds)"
 set +e
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
 UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
   "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  "${dict_arg[@]}" -artifact_prefix="$work/artifacts/" "$work/corpus" "$seeds" >"$log" 2>&1
+  "${dict_arg[@]}" -artifact_prefix="$work/artifacts/" "$work/corpus" "$seeds" "${more_seeds[@]}" >"$log" 2>&1
 rc=$?
 set -e
 
