@@ -108,7 +108,11 @@ void DeclareAll(Families& f) {
   f.Declare("cutover_copy_tables", T::Gauge, "Tables of the copy per table state.");
   f.Declare("cutover_replay_backlog_events", T::Gauge,
             "Events captured but not applied yet: capturing side's outbox plus queued events.");
-  f.Declare("cutover_replay_oldest_event_age_seconds", T::Gauge, "Age of the oldest event not applied yet.");
+  // Known limit: events already relayed to the queue are not aged (only the
+  // outbox is), so a replayer stuck behind a queued backlog shows in the
+  // backlog and the replay rate, not here.
+  f.Declare("cutover_replay_oldest_event_age_seconds", T::Gauge,
+            "Age of the oldest event still in the capturing side's outbox (queued events are not aged).");
   f.Declare("cutover_relay_backlog_events", T::Gauge, "Rows still in the capturing side's outbox (not yet relayed).");
   f.Declare("cutover_relay_lag_seconds", T::Gauge, "Age of the oldest row in the capturing side's outbox.");
   f.Declare("cutover_captured_events_total", T::Counter, "Events that reached the queue.");
