@@ -301,7 +301,8 @@ TEST_F(CollectorTest, ExportsTheContractFamiliesOfACutover) {
   EXPECT_EQ(Sample(f, "cutover_replay_backlog_events", {{"direction", "rollback"}}).count, 0);
   EXPECT_EQ(Family(f, "cutover_flip_write_gap_seconds"), nullptr);
   EXPECT_EQ(Value(f, "cutover_flip_attempts_total", fwd), 1);
-  EXPECT_EQ(Value(f, "cutover_flip_failures_total", fwd), 1);
+  // Failures are counted on the timeline: none of its rows leaves FLIPPING.
+  EXPECT_EQ(Value(f, "cutover_flip_failures_total", fwd), 0);
   EXPECT_EQ(Value(f, "cutover_flip_succeeded", fwd), 0);
   EXPECT_EQ(Value(f, "cutover_approved", {{"cutover", "c-1"}}), 0);
   EXPECT_EQ(Value(f, "cutover_flip_blockers", {{"cutover", "c-1"}}), 2);
@@ -334,7 +335,12 @@ TEST_F(CollectorTest, FlipRollbackAndAcceptedLosses) {
   loss->set_table("public.hydra_oauth2_access");
   loss->set_inserts(7);
   loss->set_updates(1);
-  api_.Put(c, {Row(1, kT0, v1::PHASE_UNSPECIFIED, v1::PHASE_PLANNED)});
+  // The first flip attempt was undone (FLIPPING -> READY), the second went
+  // through; the rollback's attempt is under way.
+  api_.Put(c, {Row(1, kT0, v1::PHASE_UNSPECIFIED, v1::PHASE_PLANNED), Row(2, kT0, v1::PHASE_READY, v1::PHASE_FLIPPING),
+               Row(3, kT0, v1::PHASE_FLIPPING, v1::PHASE_READY), Row(4, kT0, v1::PHASE_READY, v1::PHASE_FLIPPING),
+               Row(5, kT0, v1::PHASE_FLIPPING, v1::PHASE_DRAINING),
+               Row(6, kT0, v1::PHASE_DRAINING, v1::PHASE_ROLLING_BACK)});
   const std::vector<prometheus::MetricFamily> f = collector_.Collect();
 
   const std::map<std::string, std::string> fwd = {{"cutover", "c-2"}, {"direction", "forward"}};
@@ -362,21 +368,31 @@ TEST_F(CollectorTest, FlipFailuresCounterIsMonotonic) {
   v1::Cutover c = Copying("c-3");
   c.clear_flip();
   const std::map<std::string, std::string> fwd = {{"cutover", "c-3"}, {"direction", "forward"}};
+  std::vector<v1::Transition> timeline;
   std::vector<double> seen;
+  // Each step is a transition to `phase` (as the engine writes it).
   auto step = [&](v1::Phase phase, int attempts, bool succeeded) {
+    v1::Transition t;
+    t.set_seq(static_cast<int64_t>(timeline.size()) + 1);
+    t.set_from(c.phase());
+    t.set_to(phase);
+    *t.mutable_at() = ToProtoTime(kT0);
+    timeline.push_back(t);
     c.set_phase(phase);
     c.mutable_flip()->set_attempts(attempts);
     c.mutable_flip()->set_succeeded(succeeded);
-    api_.Put(c);
+    api_.Put(c, timeline);
     seen.push_back(Value(collector_.Collect(), "cutover_flip_failures_total", fwd));
   };
   step(v1::PHASE_READY, 0, false);
   step(v1::PHASE_FLIPPING, 1, false);
   step(v1::PHASE_READY, 1, false);  // undone
   step(v1::PHASE_FLIPPING, 2, false);
-  step(v1::PHASE_DRAINING, 2, true);
+  step(v1::PHASE_FAILED, 2, false);     // the undo failed too
+  step(v1::PHASE_FLIPPING, 2, false);   // resume: the same attempt, no new one
+  step(v1::PHASE_DRAINING, 2, true);    // ... finished forward
   step(v1::PHASE_COMPLETED, 2, true);
-  EXPECT_EQ(seen, (std::vector<double>{0, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(seen, (std::vector<double>{0, 0, 1, 1, 2, 2, 2, 2}));
 }
 
 TEST_F(CollectorTest, TerminalCutoversOlderThanADayAreDroppedAndAtMost50Exported) {

@@ -155,17 +155,31 @@ void AddReplay(Families& f, const std::string& id, const char* direction, const 
   f.Add("cutover_replay_dead_letters", l(), static_cast<double>(s.dead_letters()));
 }
 
-// `running`: an attempt of this flip is under way (FLIPPING / ROLLING_BACK).
-void AddFlip(Families& f, const std::string& id, const char* direction, const v1::FlipResult& r, bool running) {
+// Failed attempts of the flip that runs in `flipping` (FLIPPING forward,
+// ROLLING_BACK for the rollback): transitions out of it to anything but its
+// success phase (`done`: DRAINING / ROLLED_BACK), i.e. undone (back to READY,
+// or to DRAINING/COMPLETED for a rollback) or FAILED. Counted on the timeline,
+// which only grows, so the counter never goes down — also when a FAILED flip
+// is resumed and then finishes (deriving it from `attempts` and the phase
+// stepped back then). Restarts inside the flip write no transition.
+int FailedAttempts(const std::vector<v1::Transition>& timeline, v1::Phase flipping, v1::Phase done) {
+  int n = 0;
+  for (const v1::Transition& t : timeline) {
+    if (t.from() == flipping && t.to() != flipping && t.to() != done) ++n;
+  }
+  return n;
+}
+
+// `timeline` may be null (not readable this scrape): the failures counter is
+// then left out rather than guessed.
+void AddFlip(Families& f, const std::string& id, const char* direction, const v1::FlipResult& r,
+             const std::vector<v1::Transition>* timeline, v1::Phase flipping, v1::Phase done) {
   const Labels l{{"cutover", id}, {"direction", direction}};
   // The gap and pause exist once an attempt paused the router.
   if (r.has_write_gap()) f.Add("cutover_flip_write_gap_seconds", l, Seconds(r.write_gap()));
   if (r.has_pause_duration()) f.Add("cutover_flip_pause_seconds", l, Seconds(r.pause_duration()));
   f.Add("cutover_flip_attempts_total", l, r.attempts());
-  // The attempt under way is not a failure (yet): so the counter never goes
-  // down when it succeeds.
-  const int settled = r.attempts() - (r.succeeded() || running ? 1 : 0);
-  f.Add("cutover_flip_failures_total", l, std::max(0, settled));
+  if (timeline != nullptr) f.Add("cutover_flip_failures_total", l, FailedAttempts(*timeline, flipping, done));
   f.Add("cutover_flip_succeeded", l, r.succeeded() ? 1 : 0);
 }
 
@@ -209,8 +223,10 @@ void AddCutover(Families& f, const v1::Cutover& c, const std::vector<v1::Transit
 
   AddReplay(f, id, "forward", c.replay());
   if (c.has_rollback_replay()) AddReplay(f, id, "rollback", c.rollback_replay());
-  AddFlip(f, id, "forward", c.flip(), c.phase() == v1::PHASE_FLIPPING);
-  if (c.has_rollback()) AddFlip(f, id, "rollback", c.rollback(), c.phase() == v1::PHASE_ROLLING_BACK);
+  AddFlip(f, id, "forward", c.flip(), timeline, v1::PHASE_FLIPPING, v1::PHASE_DRAINING);
+  if (c.has_rollback()) {
+    AddFlip(f, id, "rollback", c.rollback(), timeline, v1::PHASE_ROLLING_BACK, v1::PHASE_ROLLED_BACK);
+  }
 
   for (const v1::AcceptedLoss& a : c.accepted_losses()) {
     const std::pair<const char*, int64_t> kinds[] = {
