@@ -229,13 +229,18 @@ TEST(WebhookNotifier, BackoffFollowsTheInjectedClockAndJitter) {
   auto n = WebhookNotifier::Create({ep}, o);
   ASSERT_TRUE(n.ok()) << n.status();
   (*n)->OnPhaseChange(TestCutover(), Row(2, v1::PHASE_PLANNED, v1::PHASE_CAPTURING));
-  ASSERT_TRUE(rx.WaitForCount(1));
+  // The notifier has fixed its retry time once it counts the retry (not
+  // when the receiver saw the request: advancing the clock before that moved
+  // the deadline with it, under ASan's slowness).
+  ASSERT_TRUE(WaitFor([&] { return (*n)->Stats("ops").retried == 1; }));
+  EXPECT_EQ(rx.count(), 1u);
   // First wait: 0.5 x 1h. Nothing happens until the clock gets there.
   clock.Advance(absl::Minutes(29));
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(rx.count(), 1u);
   clock.Advance(absl::Minutes(2));
   ASSERT_TRUE(rx.WaitForCount(2));
+  ASSERT_TRUE(WaitFor([&] { return (*n)->Stats("ops").retried == 2; }));
   // Second wait: 0.5 x 2h (the cap doubles).
   clock.Advance(absl::Minutes(59));
   absl::SleepFor(absl::Milliseconds(100));

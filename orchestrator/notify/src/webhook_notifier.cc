@@ -458,14 +458,17 @@ void WebhookNotifier::Run(Endpoint* e) {
         settled = true;
         break;
       }
-      e->Count(e->retried, e->m_retried);
       absl::Duration wait = Backoff(s, attempt);
       if (a.retry_after > absl::ZeroDuration())
         wait = std::max(wait, std::min(a.retry_after, options_.max_retry_after));
+      // The retry time is fixed before `retried` is counted: whoever sees the
+      // count (a test driving a simulated clock) sees the deadline too.
+      const absl::Time retry_at = options_.clock->Now() + wait;
+      e->Count(e->retried, e->m_retried);
       spdlog::warn("webhook {}: {} attempt {}/{} failed ({}); retrying in {}", s.name, item.delivery_id,
                    attempt, s.max_attempts, a.detail,
                    absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1))));
-      WaitUntil(e, options_.clock->Now() + wait);
+      WaitUntil(e, retry_at);
     }
     {
       absl::MutexLock l(&e->mu);
