@@ -4,6 +4,11 @@
 // repeated approve and garbage gRPC requests: each gets its exit code and a
 // message naming the problem, nothing is stored or moved, the daemon keeps
 // serving, and the cutover then completes normally (one approve, one flip).
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+
 #include "absl/strings/str_replace.h"
 #include "e2e_support.h"
 #include "raw_grpc.h"
@@ -111,6 +116,34 @@ TEST_F(BadInputE2eTest, BadInputIsRefusedClearlyAndTheCutoverStillCompletes) {
   EXPECT_THAT(r.err, HasSubstr("is in COMPLETED; abort needs a phase before FLIPPING"));
   EXPECT_FALSE(d.Exited()) << d.log();
   LowerBlueFence();
+}
+
+// An HTTP listener that cannot bind (its port is taken) stops cutoverd with
+// exit 2 naming --http-listen before the daemon drives anything or publishes
+// its gRPC port: the port file a supervisor or script waits on never appears.
+TEST_F(BadInputE2eTest, AnHttpPortInUseExits2BeforeThePortFileIsWritten) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), len), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const int busy = ntohs(a.sin_port);
+  const std::string port_file = absl::StrCat(dir_, "/http-busy.port");
+  CommandSpec spec;
+  spec.argv = {Bin("cutoverd"),      "--control-dsn",  db_.control, "--listen",   "127.0.0.1:0", "--port-file",
+               port_file,            "--http-listen",  absl::StrCat("127.0.0.1:", busy),
+               "--insecure-local",   "--identity",     "daemon-http-busy"};
+  spec.timeout = absl::Minutes(1);
+  absl::StatusOr<CommandResult> r = RunCommand(spec);
+  close(fd);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_THAT(r->err, HasSubstr("--http-listen: cannot listen on 127.0.0.1:"));
+  EXPECT_FALSE(std::filesystem::exists(port_file)) << "the gRPC port was published before the HTTP bind failed";
 }
 
 }  // namespace
