@@ -61,6 +61,9 @@ std::vector<CaptureRule> Build() {
                          cutover::v1::REVOCATION_CLASS_CONSENT, {"challenge"}, {"subject", "client_id"},
                          {"DELETE FROM hydra_oauth2_flow WHERE consent_challenge_id = :challenge"});
     r.set_on_delete(true);
+    // On green the consent is the flow row carrying the 1.x challenge.
+    r.set_target_table("public.hydra_oauth2_flow");
+    r.add_target_key_columns("consent_challenge_id");
     rules.push_back(std::move(r));
   }
   {
@@ -68,6 +71,9 @@ std::vector<CaptureRule> Build() {
                          cutover::v1::REVOCATION_CLASS_CONSENT, {"challenge"}, {},
                          {"DELETE FROM hydra_oauth2_flow WHERE consent_challenge_id = :challenge"});
     r.set_on_delete(true);
+    // On green the consent is the flow row carrying the 1.x challenge.
+    r.set_target_table("public.hydra_oauth2_flow");
+    r.add_target_key_columns("consent_challenge_id");
     rules.push_back(std::move(r));
   }
   // Login sessions (logout, "revoke login sessions of a subject").

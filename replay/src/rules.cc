@@ -255,14 +255,6 @@ bool ValidRuleName(absl::string_view s) {
   return true;
 }
 
-// "schema.table" split; false unless both parts are valid identifiers.
-bool SplitTable(absl::string_view table, std::string* schema, std::string* name) {
-  std::vector<std::string> parts = absl::StrSplit(table, '.');
-  if (parts.size() != 2 || !ValidIdentifier(parts[0]) || !ValidIdentifier(parts[1])) return false;
-  *schema = parts[0];
-  *name = parts[1];
-  return true;
-}
 
 std::string Quoted(absl::string_view s, size_t max = 200) {
   std::string v(s.substr(0, max));
@@ -344,6 +336,30 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
   if (columns.size() > 50) {
     return Invalid(path, absl::StrCat(columns.size(), " key and extra columns: expected at most 50"));
   }
+  if (!r.target_table().empty()) {
+    std::string tschema, ttable;
+    if (!SplitTable(r.target_table(), &tschema, &ttable)) {
+      return Invalid(absl::StrCat(path, ".target_table"),
+                     absl::StrCat(Quoted(r.target_table()),
+                                  " is not a schema-qualified table: expected schema.table, both lowercase "
+                                  "identifiers ([a-z_][a-z0-9_$]*)"));
+    }
+  } else if (!r.target_key_columns().empty()) {
+    return Invalid(absl::StrCat(path, ".target_key_columns"),
+                   "is set without target_table: expected target_table with it (or neither, for the same table)");
+  }
+  if (!r.target_key_columns().empty() && r.target_key_columns_size() != r.key_columns_size()) {
+    return Invalid(absl::StrCat(path, ".target_key_columns"),
+                   absl::StrCat(r.target_key_columns_size(), " column(s): expected one per key column (",
+                                r.key_columns_size(), ", in the order of key_columns)"));
+  }
+  for (int i = 0; i < r.target_key_columns_size(); ++i) {
+    if (!ValidIdentifier(r.target_key_columns(i))) {
+      return Invalid(absl::StrCat(path, ".target_key_columns[", i, "]"),
+                     absl::StrCat(Quoted(r.target_key_columns(i)),
+                                  " is not a column name: expected a lowercase identifier"));
+    }
+  }
   if (r.apply().empty()) {
     return Invalid(absl::StrCat(path, ".apply"),
                    "is empty: expected at least one DELETE or UPDATE statement to run on the other side");
@@ -365,11 +381,15 @@ absl::Status ValidateRule(const CaptureRule& r, size_t index) {
   return absl::OkStatus();
 }
 
-// Column name -> format_type of a capture-side table, or NotFound.
-struct TableInfo {
-  bool exists = false;
-  std::map<std::string, std::string> columns;
-};
+}  // namespace
+
+bool SplitTable(absl::string_view table, std::string* schema, std::string* name) {
+  std::vector<std::string> parts = absl::StrSplit(table, '.');
+  if (parts.size() != 2 || !ValidIdentifier(parts[0]) || !ValidIdentifier(parts[1])) return false;
+  *schema = parts[0];
+  *name = parts[1];
+  return true;
+}
 
 absl::StatusOr<TableInfo> LookupTable(pg::Session& s, const std::string& schema, const std::string& table) {
   TableInfo info;
@@ -387,8 +407,6 @@ absl::StatusOr<TableInfo> LookupTable(pg::Session& s, const std::string& schema,
   for (const auto& row : cols) info.columns[row[0].as<std::string>()] = row[1].as<std::string>();
   return info;
 }
-
-}  // namespace
 
 std::string RulePath(const CaptureRule& rule, size_t index) {
   if (ValidRuleName(rule.name())) return absl::StrCat("capture.rules[", rule.name(), "]");

@@ -64,6 +64,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
     cutover::v1::CopyReport r;
     r.set_tables(3);
     r.set_rows(42);
+    r.set_blue_xid_snapshot("100:100:");
     r.mutable_verify()->set_all_match(verify_ok);
     copies++;
     return r;
@@ -90,6 +91,29 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   }
   absl::StatusOr<std::map<std::string, int64_t>> CarriedByTable() override {
     return std::map<std::string, int64_t>{{"public.t", 3}};
+  }
+  // One table "public.t": `sweep_revoked` rows revoked ("sweep" errors inject).
+  absl::StatusOr<cutover::v1::RollbackSweep> SweepBlue(const std::string& blue_xid_snapshot) override {
+    Log("sweep");
+    if (absl::Status st = Take("sweep"); !st.ok()) return st;
+    {
+      absl::MutexLock l(&mu_);
+      sweep_snapshots_.push_back(blue_xid_snapshot);
+    }
+    cutover::v1::RollbackSweep s;
+    s.set_done(true);
+    auto* t = s.add_tables();
+    t->set_table("public.t");
+    t->set_target_table("public.t");
+    t->set_candidates(sweep_revoked + 2);
+    t->set_revoked(sweep_revoked);
+    t->set_action("delete");
+    s.set_revoked(sweep_revoked);
+    return s;
+  }
+  std::vector<std::string> sweep_snapshots() {
+    absl::MutexLock l(&mu_);
+    return sweep_snapshots_;
   }
   router::Router& router() override { return router_; }
   router::Fence& fence(router::Target side) override { return side == router::Target::kGreen ? green_fence_ : fence_; }
@@ -127,6 +151,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   router::FakeFence fence_;        // blue's
   router::FakeFence green_fence_;  // green's (rollback)
   std::atomic<bool> preflight_ok{true};
+  std::atomic<int64_t> sweep_revoked{3};
   std::atomic<bool> capture_installed{false};
   std::atomic<bool> relay_running{false};
   std::atomic<bool> replayer_running{false};
@@ -157,6 +182,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   }
   absl::Mutex mu_;
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> sweep_snapshots_ ABSL_GUARDED_BY(mu_);
 };
 
 // Hands out the test's FakeBackend (one per test, shared by every worker).
@@ -188,6 +214,7 @@ class FakeFactory final : public BackendFactory {
     absl::StatusOr<absl::Duration> OldestBlueTransaction() override { return b_->OldestBlueTransaction(); }
     absl::StatusOr<std::vector<cutover::v1::AcceptedLoss>> BlueWrites() override { return b_->BlueWrites(); }
     absl::StatusOr<std::map<std::string, int64_t>> CarriedByTable() override { return b_->CarriedByTable(); }
+    absl::StatusOr<cutover::v1::RollbackSweep> SweepBlue(const std::string& s) override { return b_->SweepBlue(s); }
     router::Router& router() override { return b_->router(); }
     router::Fence& fence(router::Target side) override { return b_->fence(side); }
     absl::StatusOr<cutover::v1::Seal> Seal(Direction d, absl::Time t) override { return b_->Seal(d, t); }

@@ -41,12 +41,14 @@ absl::StatusOr<GreenState> InspectGreen(pg::Session& green) {
                    green.Exec("SELECT to_regclass('cutover_replay.copy_attempt') IS NOT NULL"));
   if (has_marker[0][0].as<bool>()) {
     ASSIGN_OR_RETURN(pqxx::result last,
-                     green.Exec("SELECT id, cutover_id, snapshot_id, state, started_at::text "
-                                "FROM cutover_replay.copy_attempt ORDER BY id DESC LIMIT 1"));
+                     green.Exec("SELECT id, cutover_id, snapshot_id, state, started_at::text, "
+                                // to_jsonb: a marker table from before the column existed still reads.
+                                "coalesce(to_jsonb(a) ->> 'blue_xid_snapshot', '') "
+                                "FROM cutover_replay.copy_attempt a ORDER BY id DESC LIMIT 1"));
     if (!last.empty()) {
       state.last_attempt = CopyAttempt{last[0][0].as<int64_t>(), last[0][1].as<std::string>(),
                                        last[0][2].as<std::string>(), last[0][3].as<std::string>(),
-                                       last[0][4].as<std::string>()};
+                                       last[0][4].as<std::string>(), last[0][5].as<std::string>()};
     }
   }
   return state;
@@ -78,7 +80,8 @@ absl::Status EnsureMarker(pg::Session& green) {
             "  blue text NOT NULL, state text NOT NULL"
             "    CHECK (state IN ('running', 'copied', 'verified', 'failed', 'reset')),"
             "  detail text, started_at timestamptz NOT NULL DEFAULT now(),"
-            "  updated_at timestamptz NOT NULL DEFAULT now())")
+            "  updated_at timestamptz NOT NULL DEFAULT now()); "
+            "ALTER TABLE cutover_replay.copy_attempt ADD COLUMN IF NOT EXISTS blue_xid_snapshot text")
       .status();
 }
 
@@ -117,11 +120,13 @@ absl::Status ResetGreen(pg::Session& green) {
 }
 
 absl::StatusOr<int64_t> BeginAttempt(pg::Session& green, const std::string& cutover_id,
-                                     const std::string& snapshot_id, const std::string& blue_description) {
+                                     const std::string& snapshot_id, const std::string& blue_description,
+                                     const std::string& blue_xid_snapshot) {
   ASSIGN_OR_RETURN(pqxx::result r,
-                   green.ExecParams("INSERT INTO cutover_replay.copy_attempt (cutover_id, snapshot_id, blue, state) "
-                                    "VALUES ($1, $2, $3, 'running') RETURNING id",
-                                    cutover_id, snapshot_id, blue_description));
+                   green.ExecParams("INSERT INTO cutover_replay.copy_attempt "
+                                    "(cutover_id, snapshot_id, blue, state, blue_xid_snapshot) "
+                                    "VALUES ($1, $2, $3, 'running', $4) RETURNING id",
+                                    cutover_id, snapshot_id, blue_description, blue_xid_snapshot));
   return r[0][0].as<int64_t>();
 }
 

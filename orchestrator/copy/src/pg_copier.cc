@@ -460,14 +460,19 @@ absl::StatusOr<cutover::v1::CopyReport> PgCopier::CopyAfterPreflight(const CopyR
   ASSIGN_OR_RETURN(pg::RawConn coord, pg::RawConn::Connect(req.blue_dsn, "blue", "cutover-coordinator"));
   RETURN_IF_ERROR(coord.Exec("SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; "
                              "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"));
-  ASSIGN_OR_RETURN(pg::PgResultPtr snap_res, coord.Query("SELECT pg_export_snapshot()"));
+  // pg_current_snapshot() in this REPEATABLE READ transaction is the
+  // exported snapshot's xid horizon: the rollback sweep tells rows written on
+  // blue after the copy by it.
+  ASSIGN_OR_RETURN(pg::PgResultPtr snap_res, coord.Query("SELECT pg_export_snapshot(), pg_current_snapshot()::text"));
   const std::string snapshot = PQgetvalue(snap_res.get(), 0, 0);
   report.set_snapshot_id(snapshot);
+  report.set_blue_xid_snapshot(PQgetvalue(snap_res.get(), 0, 1));
   observer->OnLog(absl::StrCat("exported snapshot ", snapshot, " on blue"));
 
   ASSIGN_OR_RETURN(auto blue_meta, pg::Session::Connect(req.blue_dsn, "blue", "cutover-copy"));
   ASSIGN_OR_RETURN(Catalog catalog, ReadCatalogIn(*blue_meta, snapshot, FilterFrom(req.options)));
-  ASSIGN_OR_RETURN(*attempt_id, BeginAttempt(green, req.cutover_id, snapshot, pg::DescribeDsn(req.blue_dsn)));
+  ASSIGN_OR_RETURN(*attempt_id, BeginAttempt(green, req.cutover_id, snapshot, pg::DescribeDsn(req.blue_dsn),
+                                                  report.blue_xid_snapshot()));
 
   // Schema: dump in the snapshot, pre-data as one transaction.
   RETURN_IF_ERROR(observer->OnStage(CopyStage::kSchema));

@@ -986,10 +986,75 @@ class Worker {
     if (Save().ok()) Note("rollback-window-closed", "rollback capture removed from green; rollback no longer possible");
   }
 
+  // The rollback sweep, once, before the reverse flip (green still serves,
+  // blue is fenced): what blue wrote after the copy snapshot and green never
+  // had is revoked on blue, so a token issued in the window and "revoked" on
+  // green (no row there, nothing captured) stays dead once blue serves.
+  // False when the rollback cannot go on now (retry later or undone).
+  bool SweepBeforeRollback(const Cutover& c) {
+    v1::RollbackSweep sweep;
+    const std::string& snapshot = c.copy_report().blue_xid_snapshot();
+    if (snapshot.empty()) {
+      sweep.set_done(true);
+      sweep.set_skipped_reason(
+          "no copy snapshot recorded (copied by an older cutoverd): rows written on blue during the window were not "
+          "checked against green");
+    } else {
+      absl::StatusOr<v1::RollbackSweep> r = backend_->SweepBlue(snapshot);
+      if (!r.ok()) {
+        if (IsRetryable(r.status()) && ++retries_ <= options_.max_phase_retries) {
+          spdlog::warn("cutover {}: rollback sweep failed (attempt {}/{}), retrying: {}", id_, retries_,
+                       options_.max_phase_retries, r.status().ToString());
+          backoff_until_ = clock_->Now() + std::min(absl::Seconds(1) * (1 << std::min(retries_, 5)), absl::Seconds(30));
+          return false;
+        }
+        UndoRollback(c, absl::StrCat("rollback sweep on blue failed: ", r.status().ToString()));
+        return false;
+      }
+      sweep = *std::move(r);
+    }
+    {
+      absl::MutexLock l(&mu_);
+      *doc_.mutable_rollback_sweep() = sweep;
+    }
+    if (absl::Status st = Save(); !st.ok()) {
+      Failed("saving the rollback sweep", st);
+      return false;
+    }
+    std::vector<std::string> parts;
+    for (const auto& t : sweep.tables()) {
+      if (t.revoked() > 0) parts.push_back(absl::StrCat(t.table(), " ", t.revoked()));
+    }
+    Note("rollback-sweep",
+         !sweep.skipped_reason().empty()
+             ? absl::StrCat("skipped: ", sweep.skipped_reason())
+             : absl::StrCat(sweep.revoked(), " row(s) written on blue after the copy snapshot and missing on green "
+                            "revoked on blue before it serves again",
+                            parts.empty() ? "" : absl::StrCat(" (", absl::StrJoin(parts, ", "), ")"), " in ",
+                            absl::FormatDuration(absl::Trunc(FromProto(sweep.duration()), absl::Milliseconds(1)))));
+    retries_ = 0;
+    return true;
+  }
+
+  // The rollback did not happen; traffic stays on green, back in the phase it
+  // came from, and `cutoverctl rollback` can try again.
+  void UndoRollback(const Cutover& c, const std::string& why) {
+    const Phase back = c.rollback_from() == v1::PHASE_DRAINING ? v1::PHASE_DRAINING : v1::PHASE_COMPLETED;
+    (void)MoveTo(back, "rollback-failed",
+                 absl::StrCat("rollback attempt ", c.rollback().attempts(), " undone, traffic still on green: ", why,
+                              "; `cutoverctl rollback ", id_, "` to retry"),
+                 [&](Cutover& n) {
+                   n.set_rollback_step(v1::FLIP_STEP_NONE);
+                   n.set_green_fenced(false);
+                 });
+    backoff_until_ = clock_->Now() + absl::Seconds(1);
+  }
+
   void RollingBack() {
     const Cutover c = Doc();
     backend_->StopReplayer(kForward);
     backend_->StopRelay(kForward);
+    if (c.rollback_step() == v1::FLIP_STEP_NONE && !c.rollback_sweep().done() && !SweepBeforeRollback(c)) return;
     FlipContext ctx = MakeFlipContext(kReverse);
     FlipOutcome out;
     if (c.rollback_step() != v1::FLIP_STEP_NONE) {
@@ -1046,16 +1111,11 @@ class Worker {
                    });
       return;
     }
-    const Phase back = c.rollback_from() == v1::PHASE_DRAINING ? v1::PHASE_DRAINING : v1::PHASE_COMPLETED;
-    (void)MoveTo(back, "rollback-failed",
-                 absl::StrCat("rollback attempt ", c.rollback().attempts(), " undone, traffic still on green: ",
-                              out.result.failure_reason(), "; `cutoverctl rollback ", id_, "` to retry"),
-                 [&](Cutover& n) {
-                   *n.mutable_rollback() = out.result;
-                   n.set_rollback_step(v1::FLIP_STEP_NONE);
-                   n.set_green_fenced(false);
-                 });
-    backoff_until_ = clock_->Now() + absl::Seconds(1);
+    {
+      absl::MutexLock l(&mu_);
+      *doc_.mutable_rollback() = out.result;
+    }
+    UndoRollback(c, out.result.failure_reason());
   }
 
   const std::string id_;

@@ -29,6 +29,7 @@
 #include "cutover/replay/pg_queue.h"
 #include "cutover/replay/relay.h"
 #include "cutover/replay/replayer.h"
+#include "cutover/replay/rollback_sweep.h"
 #include "cutover/replay/rules.h"
 #include "spdlog/spdlog.h"
 
@@ -244,6 +245,10 @@ class PgCutoverBackend final : public CutoverBackend {
       // captured tables exist on green's migrated one.
       ASSIGN_OR_RETURN(auto blue, Connect(plan_.blue().dsn(), "blue", "cutover-capture"));
       RETURN_IF_ERROR(Annotate(replay::CheckRulesAgainstCatalog(rules, *side, *blue), "capture.rollback_rules"));
+      // The rollback sweep will look blue's window rows up on green: its
+      // targets must resolve on the migrated catalog now, not mid-rollback.
+      ASSIGN_OR_RETURN(auto forward, Rules(kForward));
+      RETURN_IF_ERROR(replay::CheckSweepTargets(forward, *side));
     }
     return replay::InstallCapture(*side, rules, CaptureOptions(d));
   }
@@ -309,6 +314,7 @@ class PgCutoverBackend final : public CutoverBackend {
         // Verified before a restart: nothing to copy again.
         v1::CopyReport r;
         r.set_snapshot_id(gs.last_attempt->snapshot_id);
+        r.set_blue_xid_snapshot(gs.last_attempt->blue_xid_snapshot);
         r.mutable_verify()->set_all_match(true);
         r.mutable_verify()->set_content_hashed(!plan_.copy().skip_content_hash());
         return r;
@@ -502,6 +508,15 @@ class PgCutoverBackend final : public CutoverBackend {
                                 "backend_type = 'client backend' AND xact_start IS NOT NULL AND "
                                 "coalesce(application_name, '') NOT LIKE 'cutover%'"));
     return absl::Seconds(r[0][0].as<double>());
+  }
+
+  absl::StatusOr<v1::RollbackSweep> SweepBlue(const std::string& blue_xid_snapshot) override {
+    ASSIGN_OR_RETURN(auto rules, Rules(kForward));
+    ASSIGN_OR_RETURN(auto blue, Connect(plan_.blue().dsn(), "blue", "cutover-sweep"));
+    ASSIGN_OR_RETURN(auto green, Connect(plan_.green().dsn(), "green", "cutover-sweep"));
+    replay::SweepOptions o;
+    o.log = [this](const std::string& line) { spdlog::info("cutover {}: rollback sweep: {}", id_, line); };
+    return replay::SweepRowsMissingOnGreen(rules, blue_xid_snapshot, *blue, *green, o);
   }
 
   router::Router& router() override {

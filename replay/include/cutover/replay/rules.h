@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,17 @@ absl::Status CheckRulesAgainstCatalog(const std::vector<cutover::v1::CaptureRule
 // Only the capture-side half of CheckRulesAgainstCatalog (InstallCapture runs it).
 absl::Status CheckRulesOnCaptureSide(const std::vector<cutover::v1::CaptureRule>& rules,
                                      pg::Session& capture_side);
+
+// "schema.table" split; false unless both parts are lowercase identifiers.
+bool SplitTable(absl::string_view table, std::string* schema, std::string* name);
+
+// A table's columns (name -> format_type), from the catalog; exists = false
+// when schema.table is not a table or partitioned table.
+struct TableInfo {
+  bool exists = false;
+  std::map<std::string, std::string> columns;
+};
+absl::StatusOr<TableInfo> LookupTable(pg::Session& session, const std::string& schema, const std::string& table);
 
 // The field path of a rule in errors: capture.rules[<name>] when the name is
 // valid, else capture.rules[<index>].

@@ -26,6 +26,9 @@ struct CopyAttempt {
   std::string snapshot_id;
   std::string state;  // running | copied | verified | failed | reset
   std::string started_at;
+  // pg_current_snapshot() of the copy's snapshot on blue (empty for attempts
+  // recorded before it was kept).
+  std::string blue_xid_snapshot;
 };
 
 struct GreenState {
@@ -55,7 +58,8 @@ absl::Status EnsureMarker(pg::Session& green);
 absl::Status ResetGreen(pg::Session& green);
 
 absl::StatusOr<int64_t> BeginAttempt(pg::Session& green, const std::string& cutover_id,
-                                     const std::string& snapshot_id, const std::string& blue_description);
+                                     const std::string& snapshot_id, const std::string& blue_description,
+                                     const std::string& blue_xid_snapshot);
 absl::Status SetAttemptState(pg::Session& green, int64_t attempt_id, const std::string& state,
                              const std::string& detail = "");
 

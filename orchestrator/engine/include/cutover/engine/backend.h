@@ -81,6 +81,13 @@ class CutoverBackend {
   // Age of the oldest open transaction on blue (0 when none).
   virtual absl::StatusOr<absl::Duration> OldestBlueTransaction() = 0;
 
+  // The rollback sweep (ROLLING_BACK, before the reverse flip): rows of the
+  // forward rules' tables written on blue after the copy snapshot
+  // (`blue_xid_snapshot`, CopyReport.blue_xid_snapshot) that green has no row
+  // for are revoked on blue, in one transaction; running it again finds
+  // nothing more (replay::SweepRowsMissingOnGreen).
+  virtual absl::StatusOr<cutover::v1::RollbackSweep> SweepBlue(const std::string& blue_xid_snapshot) = 0;
+
   // The flip's pieces. Seal: the leg's relay thread stopped, its outbox
   // drained into the queue, queue end positions returned. ReplayUntil:
   // everything up to the seal applied to the target — by the leg's running
