@@ -64,7 +64,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
     cutover::v1::CopyReport r;
     r.set_tables(3);
     r.set_rows(42);
-    r.set_blue_xid_snapshot("100:100:");
+    if (record_snapshot) r.set_blue_xid_snapshot("100:100:");
     r.mutable_verify()->set_all_match(verify_ok);
     copies++;
     return r;
@@ -152,6 +152,7 @@ class FakeBackend final : public CutoverBackend, public router::ErrorInjector {
   router::FakeFence green_fence_;  // green's (rollback)
   std::atomic<bool> preflight_ok{true};
   std::atomic<int64_t> sweep_revoked{3};
+  std::atomic<bool> record_snapshot{true};
   std::atomic<bool> capture_installed{false};
   std::atomic<bool> relay_running{false};
   std::atomic<bool> replayer_running{false};

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cutover/common/proto_time.h"
@@ -561,7 +562,15 @@ TEST_F(OrchestratorTest, RollbackAfterTheFlipCarriesGreenBackToBlue) {
   EXPECT_FALSE(fake_.capture_installed);
   EXPECT_GE(fake_.Count("reverse_seal"), 1);
   EXPECT_GE(fake_.Count("reverse_replay_until"), 1);
+  // The sweep ran once, before the reverse flip, with the copy's snapshot.
+  const std::vector<std::string> all = fake_.calls();
+  EXPECT_EQ(fake_.Count("sweep"), 1);
+  EXPECT_LT(IndexOf(all, "sweep"), IndexOf(all, "reverse_seal"));
+  EXPECT_THAT(fake_.sweep_snapshots(), ElementsAre("100:100:"));
   const v1::Cutover c = Get(id);
+  EXPECT_TRUE(c.rollback_sweep().done());
+  EXPECT_EQ(c.rollback_sweep().revoked(), 3);
+  EXPECT_THAT(Actions(id), ::testing::Contains("rollback-sweep"));
   EXPECT_TRUE(c.rollback().succeeded());
   EXPECT_EQ(c.rollback().steps_size(), 6);
   EXPECT_TRUE(c.green_fenced());
@@ -656,6 +665,53 @@ TEST_F(OrchestratorTest, FailureAtEachRollbackStepIsUndoneTrafficStaysOnGreen) {
   }
 }
 
+TEST_F(OrchestratorTest, ARollbackSweepFailureIsUndoneBeforeAnythingPausesAndATransientOneIsRetried) {
+  Orchestrator* o = NewOrchestrator("d1");
+  o->Start();
+  const std::string id = StartCutover(o, RollbackPlan(/*auto_flip=*/true, absl::Minutes(10)));
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
+  fake_.router_.ClearCalls();
+
+  // A permanent failure: the rollback is undone before the router is touched.
+  fake_.FailNext("sweep", absl::FailedPreconditionError("injected sweep failure"));
+  ASSERT_TRUE(o->Rollback(id, "", kOps).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(id).phase() == v1::PHASE_COMPLETED && Get(id).rollback().attempts() == 1; }));
+  v1::Cutover c = Get(id);
+  EXPECT_THAT(c.reason(), HasSubstr("rollback sweep on blue failed"));
+  EXPECT_THAT(c.reason(), HasSubstr("injected sweep failure"));
+  EXPECT_THAT(c.reason(), HasSubstr("traffic still on green"));
+  EXPECT_FALSE(c.rollback_sweep().done());
+  EXPECT_THAT(fake_.router_.calls(), ::testing::IsEmpty()) << "nothing paused or repointed";
+  EXPECT_EQ(fake_.router_.target(), router::Target::kGreen);
+  EXPECT_FALSE(fake_.green_fence_.raised());
+  EXPECT_TRUE(fake_.fence_.raised()) << "blue stays fenced";
+  ASSERT_TRUE(WaitFor([&] { return fake_.reverse_relay_running && fake_.reverse_replayer_running; }));
+
+  // A transient failure is retried within the same rollback.
+  fake_.FailNext("sweep", absl::UnavailableError("blue restarting"));
+  ASSERT_TRUE(o->Rollback(id, "retry", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_ROLLED_BACK));
+  EXPECT_EQ(fake_.Count("sweep"), 3);
+  c = Get(id);
+  EXPECT_TRUE(c.rollback_sweep().done());
+  EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
+}
+
+TEST_F(OrchestratorTest, ARollbackWithoutARecordedSnapshotSkipsTheSweepAndSaysSo) {
+  fake_.record_snapshot = false;  // as a copy by an older cutoverd reports it
+  Orchestrator* o2 = NewOrchestrator("d1");
+  o2->Start();
+  const std::string id = StartCutover(o2, RollbackPlan(/*auto_flip=*/true, absl::Minutes(10)));
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
+  ASSERT_TRUE(o2->Rollback(id, "", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_ROLLED_BACK));
+  EXPECT_EQ(fake_.Count("sweep"), 0);
+  EXPECT_THAT(Get(id).rollback_sweep().skipped_reason(), HasSubstr("no copy snapshot recorded"));
+  bool noted = false;
+  for (const auto& t : Timeline(id)) noted |= t.action() == "rollback-sweep" && absl::StrContains(t.reason(), "skipped");
+  EXPECT_TRUE(noted);
+}
+
 class RollbackRecoveryTest : public OrchestratorTest, public ::testing::WithParamInterface<v1::FlipStep> {};
 
 TEST_P(RollbackRecoveryTest, RestartInsideTheRollbackUndoesOrFinishes) {
@@ -700,6 +756,7 @@ TEST_P(RollbackRecoveryTest, RestartInsideTheRollbackUndoesOrFinishes) {
     EXPECT_TRUE(fake_.reverse_capture_installed) << "the window stays open";
   }
   EXPECT_FALSE(fake_.router_.paused()) << "clients are never left paused";
+  EXPECT_EQ(fake_.Count("sweep"), 0) << "the sweep runs before the flip starts, never inside it";
 }
 
 INSTANTIATE_TEST_SUITE_P(Steps, RollbackRecoveryTest,
