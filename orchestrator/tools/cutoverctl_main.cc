@@ -272,6 +272,22 @@ std::string ReportText(const v1::Report& r) {
                     ", write gap ", Dur(r.rollback().write_gap()), ", ", r.rollback().tail_events(),
                     " tail event(s) from green\n");
     if (r.has_rollback_replay()) absl::StrAppend(&s, "rollback stream: ", ReplayLine(r.rollback_replay()), "\n");
+    if (r.has_rollback_sweep()) {
+      const auto& sw = r.rollback_sweep();
+      if (!sw.skipped_reason().empty()) {
+        absl::StrAppend(&s, "rollback sweep: skipped: ", sw.skipped_reason(), "\n");
+      } else {
+        absl::StrAppend(&s, "rollback sweep: ", sw.revoked(),
+                        " row(s) written on blue after the copy snapshot and missing on green, revoked on blue (",
+                        Dur(sw.duration()), ")\n");
+        for (const auto& t : sw.tables()) {
+          if (t.candidates() == 0) continue;
+          absl::StrAppend(&s, absl::StrFormat("  %-44s %d written after the snapshot, %d %s\n", t.table(),
+                                              t.candidates(), t.revoked(),
+                                              t.action() == "delete" ? "deleted" : "deactivated"));
+        }
+      }
+    }
   }
   if (r.timeline_size() > 0) {
     absl::StrAppend(&s, "\ntimeline:\n");

@@ -535,6 +535,7 @@ judge() {
       if fp_fired "${fault_arg[$i]}"; then fault_done[$i]=1; else fault_done[$i]=0; fi
     fi
   done
+  swept="$(jq -r '(.rollback_sweep.revoked // "0") | tonumber' "$rdir/report.json" 2>/dev/null || echo 0)"
   gap_ms="$(jq -r '[.flip.write_gap, .rollback.write_gap] | map(select(. != null) | sub("s$"; "") | tonumber * 1000) | max // 0 | floor' "$rdir/report.json" 2>/dev/null || echo 0)"
   local serving="" check_rc=0
   case "$outcome" in
@@ -589,16 +590,17 @@ finish_run() {
       --argjson f "${fault_done[$i]}" '. + [{name: $n, when: $w, arg: $a, fired: ($f == 1)}]' <<<"$fj")"
   done
   jq -cn --argjson seed "$s" --arg queue "$queue" --argjson faults "$fj" --arg outcome "$outcome" \
-    --argjson lost "${lost:-0}" --argjson window_lost "${window_lost:-0}" --argjson false "${false_rev:-0}" --argjson dups "${dups:-0}" \
+    --argjson lost "${lost:-0}" --argjson window_lost "${window_lost:-0}" --argjson swept "${swept:-0}" --argjson false "${false_rev:-0}" --argjson dups "${dups:-0}" \
     --argjson gap_ms "${gap_ms:-0}" --argjson duration_ms "$dur_ms" --argjson failed_tx "${failed_tx:-0}" \
     --argjson rollback "$rollback" --arg early_abort "$early_abort" --arg reason "$reason" --arg check "$checks" \
     --argjson ok "$ok" \
-    '{seed: $seed, queue: $queue, faults: $faults, outcome: $outcome, lost: $lost, lost_window_rows_after_rollback: $window_lost, false: $false, dups: $dups,
+    '{seed: $seed, queue: $queue, faults: $faults, outcome: $outcome, lost: $lost, lost_window_rows_after_rollback: $window_lost, swept: $swept, false: $false, dups: $dups,
       write_gap_ms: $gap_ms, duration_ms: $duration_ms, client_tx_failed: $failed_tx, rollback_drill: ($rollback == 1),
       sre_abort_in: $early_abort, reason: $reason, check: $check, ok: ($ok == 1)}' >>"$out/runs.jsonl"
   local lost_txt="$lost"; [ "${window_lost:-0}" -gt 0 ] && lost_txt="$lost($window_lost w)"
-  printf 'seed %-8s %-8s %-11s lost %-3s false %-3s dups %-4s gap %5s ms %4ss  %s%s\n' "$s" "$queue" "$outcome" \
-    "$lost_txt" "$false_rev" "$dups" "$gap_ms" "$((dur_ms / 1000))" "$faults_desc" "${reason:+  ($reason)}"
+  local swept_txt=""; [ "$outcome" = ROLLED_BACK ] && swept_txt="  swept ${swept:-0}"
+  printf 'seed %-8s %-8s %-11s lost %-3s false %-3s dups %-4s gap %5s ms %4ss  %s%s%s\n' "$s" "$queue" "$outcome" \
+    "$lost_txt" "$false_rev" "$dups" "$gap_ms" "$((dur_ms / 1000))" "$faults_desc" "$swept_txt" "${reason:+  ($reason)}"
   # Keep the logs (and the databases) of a failed run; drop them otherwise.
   # (and of an abort the run did not plan: the SRE gave up, worth reading)
   if [ "$ok" -eq 0 ] || { [ "$outcome" = ABORTED ] && [ -z "$early_abort" ]; }; then
@@ -630,7 +632,7 @@ fi
 start_sandbox
 t_start=$(date +%s)
 for s in "${seed_list[@]}"; do
-  outcome=""; reason=""; lost=0; window_lost=0; false_rev=0; dups=0; gap_ms=0; failed_tx=0; checks=""; queue=""; rollback=0; early_abort=""
+  outcome=""; reason=""; lost=0; window_lost=0; swept=0; false_rev=0; dups=0; gap_ms=0; failed_tx=0; checks=""; queue=""; rollback=0; early_abort=""
   # The shell's own notices ("Killed" when a failpoint kills a daemon) go to the run's log.
   run_one "$s" 2>>"$work/shell.log"
 done
@@ -648,7 +650,8 @@ jq -s --argjson wall "$wall" --arg commit "$(git -C "$root" rev-parse --short HE
               rolled_back: map(select(.outcome == "ROLLED_BACK")) | length,
               unsafe: map(select(.outcome == "UNSAFE")) | length},
    rollback_drills: map(select(.rollback_drill)) | length,
-   lost: (map(.lost) | add // 0), lost_window_rows_after_rollback: (map(.lost_window_rows_after_rollback) | add // 0), false: (map(.false) | add // 0), duplicates: (map(.dups) | add // 0),
+   lost: (map(.lost) | add // 0), lost_window_rows_after_rollback: (map(.lost_window_rows_after_rollback) | add // 0),
+   swept: (map(.swept // 0) | add // 0), false: (map(.false) | add // 0), duplicates: (map(.dups) | add // 0),
    max_write_gap_ms: (map(.write_gap_ms) | max // 0),
    client_tx_failed: (map(.client_tx_failed) | add // 0),
    failed_seeds: map(select(.ok | not) | .seed), wall_seconds: $wall}' "$out/runs.jsonl" >"$out/summary.json"
@@ -659,6 +662,7 @@ jq -r '
   "outcomes           completed \(.outcomes.completed), safely aborted \(.outcomes.aborted), rolled back \(.outcomes.rolled_back), UNSAFE \(.outcomes.unsafe)",
   "lost revocations   \(.lost)\(if .lost_window_rows_after_rollback > 0 then " (\(.lost_window_rows_after_rollback) of them: window-issued tokens revived by a rollback, see Known gaps)" else "" end)",
   "false revocations  \(.false)",
+  "rollback sweep     \(.swept) window row(s) green lacked revoked on blue in \(.outcomes.rolled_back) rolled-back run(s)",
   "duplicates         \(.duplicates) (delivered twice, applied once)",
   "max flip write gap \(.max_write_gap_ms) ms",
   "client tx failed   \(.client_tx_failed) (connection errors while servers restart; not judged)",

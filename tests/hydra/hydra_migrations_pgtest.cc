@@ -37,6 +37,7 @@
 #include "cutover/hydra/dataset.h"
 #include "cutover/migrate/lint.h"
 #include "cutover/replay/hydra_profile.h"
+#include "cutover/replay/rollback_sweep.h"
 #include "cutover/replay/rules.h"
 #include "cutover/testing/sandbox_env.h"
 #include "gtest/gtest.h"
@@ -537,6 +538,72 @@ TEST_F(HydraMigrationsPgTest, CaptureRulesApplyOnTheMigratedDatabase) {
   ASSERT_TRUE(g.ok()) << g.status();
   ASSERT_OK(replay::CheckRulesAgainstCatalog(replay::HydraRules(), **b, **g));
   ASSERT_OK(replay::CheckRulesAgainstCatalog(replay::HydraRollbackRules(), **g, **b));
+}
+
+// (c) The rollback sweep with the Hydra rules: rows written on blue (1.11)
+// after the copy are looked up on the migrated green (2.x; consent through
+// hydra_oauth2_flow.consent_challenge_id) and the ones green lacks are
+// deleted from blue; nothing from before the snapshot is touched. Blue is
+// left as the fixture had it (the sweep removes exactly what was added).
+TEST_F(HydraMigrationsPgTest, RollbackSweepRevokesOnlyWindowRowsGreenLacks) {
+  std::map<std::string, std::string> before;
+  auto counts = [&] {
+    std::map<std::string, std::string> out;
+    for (const char* t : kTokenTables) out[t] = testing::QueryScalar(blue(), absl::StrCat("SELECT count(*) FROM ", t));
+    for (const char* t : {"hydra_oauth2_consent_request", "hydra_oauth2_consent_request_handled",
+                          "hydra_oauth2_authentication_session", "hydra_client", "hydra_jwk"}) {
+      out[t] = testing::QueryScalar(blue(), absl::StrCat("SELECT count(*) FROM ", t));
+    }
+    return out;
+  };
+  before = counts();
+  const std::string snapshot = testing::QueryScalar(blue(), "SELECT pg_current_snapshot()::text");
+  // The window: two tokens of each kind, a consent and a login session
+  // issued on blue only (copies of existing rows under new keys).
+  std::string window;
+  for (const char* t : kTokenTables) {
+    absl::StrAppend(&window, "CREATE TEMP TABLE w AS SELECT * FROM ", t, " LIMIT 2; ",
+                    "UPDATE w SET signature = 'win-' || left(signature, 200); INSERT INTO ", t,
+                    " SELECT * FROM w; DROP TABLE w; ");
+  }
+  absl::StrAppend(&window,
+                  "CREATE TEMP TABLE w AS SELECT * FROM hydra_oauth2_consent_request LIMIT 1; "
+                  "UPDATE w SET challenge = 'win-' || left(challenge, 30), verifier = 'win-' || left(verifier, 30); "
+                  "INSERT INTO hydra_oauth2_consent_request SELECT * FROM w; DROP TABLE w; "
+                  "INSERT INTO hydra_oauth2_authentication_session (id, subject) VALUES ('win-session', 'win-user'); "
+                  // Rows from before the copy touched in the window: candidates green has.
+                  "UPDATE hydra_oauth2_consent_request SET csrf = csrf WHERE challenge IN "
+                  "  (SELECT challenge FROM hydra_oauth2_consent_request WHERE challenge NOT LIKE 'win-%' LIMIT 3); "
+                  "UPDATE hydra_oauth2_access SET active = active WHERE signature IN "
+                  "  (SELECT signature FROM hydra_oauth2_access WHERE signature NOT LIKE 'win-%' LIMIT 3)");
+  ASSERT_NO_FATAL_FAILURE(testing::ExecOrDie(blue(), window));
+
+  auto b = pg::Session::Connect(blue(), "blue");
+  auto g = pg::Session::Connect(green(), "green");
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_OK(replay::CheckSweepTargets(replay::HydraRules(), **g));
+  absl::StatusOr<v1::RollbackSweep> sweep = replay::SweepRowsMissingOnGreen(replay::HydraRules(), snapshot, **b, **g);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  std::map<std::string, int64_t> revoked, candidates;
+  for (const auto& t : sweep->tables()) {
+    revoked[t.table()] = t.revoked();
+    candidates[t.table()] = t.candidates();
+  }
+  EXPECT_EQ(candidates["public.hydra_oauth2_consent_request"], 4) << "1 new + 3 touched";
+  EXPECT_EQ(candidates["public.hydra_oauth2_access"], 5) << "2 new + 3 touched";
+  for (const char* t : kTokenTables) EXPECT_EQ(revoked[absl::StrCat("public.", t)], 2) << t;
+  EXPECT_EQ(revoked["public.hydra_oauth2_consent_request"], 1);
+  EXPECT_EQ(revoked["public.hydra_oauth2_authentication_session"], 1);
+  EXPECT_EQ(revoked["public.hydra_client"], 0);
+  EXPECT_EQ(sweep->revoked(), 12);
+  EXPECT_EQ(counts(), before) << "the sweep removed exactly the window's rows";
+  // Whatever happened above, leave the shared fixture as it was.
+  for (const char* t : kTokenTables) {
+    (void)testing::Exec(blue(), absl::StrCat("DELETE FROM ", t, " WHERE signature LIKE 'win-%'"));
+  }
+  (void)testing::Exec(blue(), "DELETE FROM hydra_oauth2_consent_request WHERE challenge LIKE 'win-%'; "
+                              "DELETE FROM hydra_oauth2_authentication_session WHERE id = 'win-session'");
 }
 
 // (e) The orchestrator records applied files and never runs one twice; a

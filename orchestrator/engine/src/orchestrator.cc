@@ -1492,6 +1492,7 @@ v1::Report BuildReport(const Cutover& c, const std::vector<v1::Transition>& time
   if (c.rollback().attempts() > 0) {
     *r.mutable_rollback() = c.rollback();
     *r.mutable_rollback_replay() = c.rollback_replay();
+    if (c.has_rollback_sweep()) *r.mutable_rollback_sweep() = c.rollback_sweep();
   }
   for (const auto& t : timeline) *r.add_timeline() = t;
   return r;
