@@ -4,7 +4,8 @@
 // reverse flip's repoint and a second daemon finishes it. Checks: 0 failed
 // client transactions, every revocation made on green is in effect on blue,
 // PgBouncer back on blue, blue writable, green fenced, no capture left on
-// either side.
+// either side. And the rollback sweep: tokens issued on blue during the
+// window (never on green) stay dead after the rollback.
 #include <algorithm>
 #include <iterator>
 
@@ -83,6 +84,51 @@ TEST_F(RollbackE2eTest, RollbackCarriesGreensRevocationsBackAndSurvivesKillNine)
   LowerFence(db_.green);
   std::printf("workload: %lld transactions ok, %lld failed; %zu revocations made on green, all in effect on blue\n",
               static_cast<long long>(load.ok()), static_cast<long long>(load.failed()), on_green.size());
+}
+
+// The window's own tokens: issued on blue after the copy, never on green; one
+// of them "revoked" by its client on green after the flip (no row there,
+// nothing captured). After the rollback none of them is valid on blue, and
+// every token from before the copy is exactly as green left it.
+TEST_F(RollbackE2eTest, TokensIssuedInTheWindowStayDeadAfterARollback) {
+  const std::string plan = WritePlan(/*auto_flip=*/false, 0, R"(, "rollbackWindow": "600s")");
+  Daemon d(db_.control, "daemon-sweep", dir_);
+  const std::string server = d.Address();
+  ASSERT_FALSE(server.empty()) << d.log();
+  const std::string id = PlanAndStart(server, plan);
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(Ctl(server, {"wait", id, "--phase", "ready", "--timeout", "120s"}).code, 0) << d.log();
+  // The window: 20 tokens issued on blue, one old token revoked there (carried).
+  ASSERT_NO_FATAL_FAILURE(ct::ExecOrDie(
+      db_.bouncer, "INSERT INTO public.tokens(signature, request_id) SELECT 'win-' || g, 'wreq-' || g "
+                   "FROM generate_series(1, 20) g; UPDATE public.tokens SET active = false WHERE signature = 'sig-7'"));
+  ASSERT_EQ(Ctl(server, {"approve", id}).code, 0);
+  ASSERT_EQ(Ctl(server, {"wait", id, "--phase", "completed", "--timeout", "120s"}).code, 0) << d.log();
+  EXPECT_EQ(ct::QueryScalar(db_.green, "SELECT count(*) FROM public.tokens WHERE signature LIKE 'win-%'"), "0")
+      << "window tokens never reach green";
+  // On green: the client of win-1 revokes it (nothing there to change), and
+  // an old token is revoked (captured, carried back).
+  ASSERT_NO_FATAL_FAILURE(ct::ExecOrDie(
+      db_.bouncer, "DELETE FROM public.tokens WHERE signature = 'win-1'; DELETE FROM public.tokens WHERE signature = 'sig-9'"));
+  ASSERT_EQ(Ctl(server, {"rollback", id, "--reason", "window tokens drill"}).code, 0);
+  ASSERT_EQ(Ctl(server, {"wait", id, "--phase", "rolled_back", "--timeout", "120s"}).code, 0) << d.log();
+
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SELECT count(*) FROM public.tokens WHERE signature LIKE 'win-%'"), "0")
+      << "a token issued in the window is valid on blue again";
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SELECT count(*) FROM public.tokens WHERE signature = 'sig-9'"), "0");
+  // sig-7: deactivated on blue in the window, deleted on green by the rule's
+  // apply statement; green lacks it, so the sweep deletes it on blue too.
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SELECT count(*) FROM public.tokens WHERE signature = 'sig-7' AND active"), "0");
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SELECT count(*) FROM public.tokens WHERE signature LIKE 'sig-%' AND active"),
+            "1998")
+      << "tokens from before the copy are as green left them";
+  EXPECT_EQ(ct::QueryScalar(db_.blue, "SELECT count(*) FROM public.tokens"), "1998");
+  CtlResult report = Ctl(server, {"report", id});
+  ASSERT_EQ(report.code, 0) << report.err;
+  EXPECT_THAT(report.out, HasSubstr("rollback sweep: 21 row(s) written on blue after the copy snapshot"));
+  CtlResult events = Ctl(server, {"events", id});
+  EXPECT_THAT(events.out, HasSubstr("rollback-sweep"));
+  LowerFence(db_.green);
 }
 
 TEST_F(RollbackE2eTest, RollbackIsRefusedWithoutAWindow) {
