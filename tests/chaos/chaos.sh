@@ -90,7 +90,7 @@ now_ms() { date +%s%3N; }
 log() { echo "[$(ts)] $*" >>"$rdir/harness.log"; }
 
 # ---- processes of the current run, by pid ----------------------------------------
-declare -A dpid dport dgen dfp  # daemon slots A, B (+ api-only daemon "api")
+declare -A dpid dgen  # daemon slots A, B (+ api-only daemon "api")
 loadgen_pid=0; kafka_pid=0; kafka_fd=""; lock_pid=0
 all_pids() { echo "${dpid[A]:-0} ${dpid[B]:-0} ${dpid[api]:-0} $loadgen_pid $kafka_pid $lock_pid"; }
 stop_pid() {  # pid [signal]
@@ -159,7 +159,6 @@ start_daemon() {  # slot [failpoints]
     --port-file "$rdir/cutoverd-$slot.port" --insecure-local --identity "$name" --lease-ttl 3 "${extra[@]}" \
     >>"$rdir/cutoverd-$slot.log" 2>&1 &
   dpid[$slot]=$!
-  dfp[$slot]="$fp"
   log "cutoverd $name started (pid ${dpid[$slot]}${fp:+, CUTOVER_FAILPOINTS=$fp})"
 }
 daemon_alive() { [ "${dpid[$1]:-0}" -gt 0 ] && kill -0 "${dpid[$1]}" 2>/dev/null; }
@@ -186,7 +185,6 @@ ctl_retry() {  # an operator call, retried while the control database restarts
 ALL_FAULTS=(kill_active kill_standby kill_relay kill_replayer restart_green restart_blue restart_pgbouncer
             restart_control green_lock)
 KAFKA_FAULTS=(kafka_down kafka_errors kafka_rtt)
-declare -A fault_count=()
 declare -a fault_names=() fault_when=() fault_arg=() fault_done=()
 
 kafka_cmd() { [ -n "$kafka_fd" ] && echo "$1" >&"$kafka_fd" && log "kafka-mock: $1"; }
@@ -333,7 +331,7 @@ run_one() {
     queue_json="{\"kafka\": {\"bootstrapServers\": \"$bootstrap\", \"topic\": \"revocations\", \"partitions\": 6}}"
   fi
 
-  dpid=(); dgen=(); dfp=(); restart_at=(); reached_at=()
+  dpid=(); dgen=(); restart_at=(); reached_at=()
   start_daemon api
   start_daemon A "$fp_A"
   wait_file "$rdir/cutoverd-api.port" "${dpid[api]}" 30 || log "api daemon did not start"
@@ -367,8 +365,8 @@ EOF
   ctl_retry start "$id"
   local t0; t0=$(now_ms)
   # The standby starts once A holds the lease, so failpoints set on A hit the active daemon.
-  local i2
-  for i2 in $(seq 1 50); do
+  local _try
+  for _try in $(seq 1 50); do
     ctl --output json status "$id" >"$rdir/status.json" 2>/dev/null && [ "$(holder_slot)" = A ] && break
     daemon_alive A || break
     sleep 0.1
@@ -378,7 +376,7 @@ EOF
   # The loop: fire due faults, restart killed daemons, act as the SRE.
   phase=""; outcome=""; reason=""
   roll 0 4000; local ready_hold=$R  # the SRE looks at READY for a moment before approving
-  local approved_at=0 approvals=0 resumes=0 rolled=0 completed_at=0 abort_sent=0 last_action=0 ready_seen=0
+  local approved_at=0 approvals=0 resumes=0 rolled=0 completed_at=0 abort_sent=0 last_action=0
   local deadline=$(( t0 + run_timeout * 1000 )) hard_deadline=$(( t0 + (run_timeout + 90) * 1000 ))
   while true; do
     local now; now=$(now_ms)
@@ -451,7 +449,6 @@ EOF
       ABORTED) outcome=ABORTED ;;
       ROLLED_BACK) outcome=ROLLED_BACK ;;
       READY)
-        ready_seen=1
         if [ -n "$early_abort" ] && [ "$abort_sent" -eq 0 ]; then
           ctl_retry abort "$id" --reason "chaos: SRE aborts in $phase" && abort_sent=1
         elif [ "$now" -ge $(( last_action + 2000 )) ] && [ "$now" -ge $(( ${reached_at[READY]:-$now} + ready_hold )) ]; then
