@@ -1038,12 +1038,14 @@ class Worker {
 
   // The rollback did not happen; traffic stays on green, back in the phase it
   // came from, and `cutoverctl rollback` can try again.
-  void UndoRollback(const Cutover& c, const std::string& why) {
+  // `result`: the undone reverse flip's, recorded with the transition.
+  void UndoRollback(const Cutover& c, const std::string& why, const v1::FlipResult* result = nullptr) {
     const Phase back = c.rollback_from() == v1::PHASE_DRAINING ? v1::PHASE_DRAINING : v1::PHASE_COMPLETED;
     (void)MoveTo(back, "rollback-failed",
                  absl::StrCat("rollback attempt ", c.rollback().attempts(), " undone, traffic still on green: ", why,
                               "; `cutoverctl rollback ", id_, "` to retry"),
                  [&](Cutover& n) {
+                   if (result != nullptr) *n.mutable_rollback() = *result;
                    n.set_rollback_step(v1::FLIP_STEP_NONE);
                    n.set_green_fenced(false);
                  });
@@ -1111,11 +1113,7 @@ class Worker {
                    });
       return;
     }
-    {
-      absl::MutexLock l(&mu_);
-      *doc_.mutable_rollback() = out.result;
-    }
-    UndoRollback(c, out.result.failure_reason());
+    UndoRollback(c, out.result.failure_reason(), &out.result);
   }
 
   const std::string id_;
