@@ -439,7 +439,9 @@ EOF
         elif [ "$now" -ge $(( completed_at + 1500 )) ] && [ "$now" -ge $(( last_action + 5000 )) ]; then
           # The rollback drill; asked again while the cutover stays COMPLETED (a dead lease
           # holder, an undone reverse flip), given up after 6 requests (still a safe state).
-          if [ "$rolled" -ge 6 ]; then outcome=COMPLETED; reason="rollback drill: still COMPLETED after $rolled requests"
+          if [ "$rolled" -ge 6 ]; then
+            outcome=COMPLETED; drill_failed=1
+            reason="rollback drill: still COMPLETED after $rolled requests; last reason: $(jq -r '.reason // ""' "$rdir/status.json")"
           else
             ctl_try rollback "$id" --reason "chaos: rollback drill"; rolled=$((rolled + 1))
             [ "$approved_at" -eq 0 ] && approved_at=$now
@@ -600,7 +602,8 @@ finish_run() {
     "$lost_txt" "$false_rev" "$dups" "$gap_ms" "$((dur_ms / 1000))" "$faults_desc" "$swept_txt" "${reason:+  ($reason)}"
   # Keep the logs (and the databases) of a failed run; drop them otherwise.
   # (and of an abort the run did not plan: the SRE gave up, worth reading)
-  if [ "$ok" -eq 0 ] || { [ "$outcome" = ABORTED ] && [ -z "$early_abort" ]; }; then
+  # (and of a rollback drill that never rolled back: safe, but worth reading)
+  if [ "$ok" -eq 0 ] || { [ "$outcome" = ABORTED ] && [ -z "$early_abort" ]; } || [ "$drill_failed" -eq 1 ]; then
     [ "$ok" -eq 0 ] && failures=$((failures + 1))
     rm -rf "${out:?}/$s"; cp -a "$rdir" "$out/$s"
     echo "  logs kept in $out/$s; replay with: $0 --seed $s --runs 1 --queue $queue_mode --scale $scale"
@@ -629,7 +632,7 @@ fi
 start_sandbox
 t_start=$(date +%s)
 for s in "${seed_list[@]}"; do
-  outcome=""; reason=""; lost=0; window_lost=0; swept=0; false_rev=0; dups=0; gap_ms=0; failed_tx=0; checks=""; queue=""; rollback=0; early_abort=""
+  outcome=""; reason=""; lost=0; window_lost=0; swept=0; drill_failed=0; false_rev=0; dups=0; gap_ms=0; failed_tx=0; checks=""; queue=""; rollback=0; early_abort=""
   # The shell's own notices ("Killed" when a failpoint kills a daemon) go to the run's log.
   run_one "$s" 2>>"$work/shell.log"
 done
