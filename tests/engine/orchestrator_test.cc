@@ -665,6 +665,25 @@ TEST_F(OrchestratorTest, FailureAtEachRollbackStepIsUndoneTrafficStaysOnGreen) {
   }
 }
 
+// Chaos seed 1024: the install of the rollback capture failed once (blue
+// restarting); the retry saw the "installed" mark and flipped without it, so
+// every later rollback failed at the seal (no outbox on green).
+TEST_F(OrchestratorTest, AFailedRollbackCaptureInstallIsRetriedBeforeTheFlip) {
+  fake_.FailNext("reverse_install_capture", absl::UnavailableError("cannot connect to blue"));
+  Orchestrator* o = NewOrchestrator("d1");
+  o->Start();
+  const std::string id = StartCutover(o, RollbackPlan(/*auto_flip=*/true, absl::Minutes(10)));
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_COMPLETED));
+  const std::vector<std::string> calls = fake_.calls();
+  EXPECT_EQ(fake_.Count("reverse_install_capture"), 2) << "the failed install is tried again";
+  ASSERT_GE(IndexOf(calls, "reverse_verify_capture"), 0);
+  EXPECT_LT(IndexOf(calls, "reverse_verify_capture"), IndexOf(calls, "seal")) << "verified before the flip";
+  EXPECT_TRUE(fake_.reverse_capture_installed);
+  EXPECT_THAT(Actions(id), ::testing::Contains("rollback-prepared"));
+  ASSERT_TRUE(o->Rollback(id, "", kOps).ok());
+  ASSERT_TRUE(WaitPhase(id, v1::PHASE_ROLLED_BACK));
+}
+
 TEST_F(OrchestratorTest, ARollbackSweepFailureIsUndoneBeforeAnythingPausesAndATransientOneIsRetried) {
   Orchestrator* o = NewOrchestrator("d1");
   o->Start();

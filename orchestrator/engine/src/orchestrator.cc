@@ -691,21 +691,27 @@ class Worker {
   void Ready() {
     if (absl::Status st = backend_->StartRelay(kForward); !st.ok()) return Failed("starting the relay", st);
     if (absl::Status st = backend_->StartReplayer(kForward); !st.ok()) return Failed("starting the replayer", st);
-    if (RollbackEnabled(Doc()) && !Doc().reverse_capture_installed()) {
+    if (RollbackEnabled(Doc()) && !reverse_capture_verified_) {
       // Before any client reaches green: revocations made there after the
       // flip must be capturable for a rollback. Marked first, so abort
-      // cleans up after a crash in between.
-      {
-        absl::MutexLock l(&mu_);
-        doc_.set_reverse_capture_installed(true);
+      // cleans up after a crash in between; installed (idempotent) and
+      // verified by every worker before it may flip — the mark alone once
+      // let a flip through after a failed install (chaos seed 1024).
+      const bool marked = Doc().reverse_capture_installed();
+      if (!marked) {
+        {
+          absl::MutexLock l(&mu_);
+          doc_.set_reverse_capture_installed(true);
+        }
+        if (absl::Status st = Save(); !st.ok()) return Failed("saving rollback capture state", st);
       }
-      if (absl::Status st = Save(); !st.ok()) return Failed("saving rollback capture state", st);
       if (absl::Status st = backend_->InstallCapture(kReverse); !st.ok()) {
         return Failed("installing rollback capture on green", st);
       }
       if (absl::Status st = backend_->VerifyCapture(kReverse); !st.ok()) {
         return Failed("verifying rollback capture on green", st);
       }
+      reverse_capture_verified_ = true;
       Note("rollback-prepared", "capture for a rollback installed on green (GREEN_TO_BLUE)");
     }
     RefreshStats();
@@ -1130,6 +1136,9 @@ class Worker {
   std::unique_ptr<copy::CopyControl> copy_control_;
   std::unique_ptr<Observer> observer_;
   int retries_ = 0;
+  // READY: the rollback capture was installed and verified on green by this
+  // worker (a flip waits for it when the plan has a rollback window).
+  bool reverse_capture_verified_ = false;
   absl::Time backoff_until_ = absl::InfinitePast();
   absl::Time next_progress_save_ = absl::InfinitePast();
   Cutover last_progress_;  // the document as last saved by SaveProgressIfDue (updated_at cleared)
