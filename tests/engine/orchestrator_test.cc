@@ -731,6 +731,37 @@ TEST_F(OrchestratorTest, ARollbackWithoutARecordedSnapshotSkipsTheSweepAndSaysSo
   EXPECT_TRUE(noted);
 }
 
+// A daemon killed during the sweep (or after its commit, before saving it)
+// leaves ROLLING_BACK with no step and no sweep recorded: the next holder
+// sweeps (again: idempotent) and then runs the reverse flip.
+TEST_F(OrchestratorTest, RestartDuringTheRollbackSweepSweepsAgainAndRollsBack) {
+  v1::Cutover c;
+  c.set_id("mid-sweep");
+  *c.mutable_plan() = RollbackPlan(false, absl::Minutes(10));
+  c.set_phase(v1::PHASE_ROLLING_BACK);
+  c.set_rollback_from(v1::PHASE_COMPLETED);
+  c.set_reverse_capture_installed(true);
+  c.set_blue_fenced(true);
+  c.mutable_flip()->set_succeeded(true);
+  c.mutable_rollback()->set_attempts(1);
+  c.mutable_copy_report()->set_blue_xid_snapshot("100:100:");
+  *c.mutable_rollback_window_ends_at() = ToProtoTime(absl::Now() + absl::Minutes(10));
+  ASSERT_TRUE(store_->Create(c, {v1::PHASE_UNSPECIFIED, v1::PHASE_ROLLING_BACK, "dead", "test", ""}).ok());
+  ASSERT_TRUE(fake_.router_.Repoint(router::Target::kGreen, absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(fake_.fence_.Raise(absl::InfiniteFuture()).ok());
+  fake_.reverse_capture_installed = true;
+
+  Orchestrator* o = NewOrchestrator("d2");
+  o->Start();
+  ASSERT_TRUE(WaitPhase("mid-sweep", v1::PHASE_ROLLED_BACK));
+  EXPECT_EQ(fake_.Count("sweep"), 1);
+  EXPECT_THAT(fake_.sweep_snapshots(), ElementsAre("100:100:"));
+  const std::vector<std::string> calls = fake_.calls();
+  EXPECT_LT(IndexOf(calls, "sweep"), IndexOf(calls, "reverse_seal"));
+  EXPECT_TRUE(Get("mid-sweep").rollback_sweep().done());
+  EXPECT_EQ(fake_.router_.target(), router::Target::kBlue);
+}
+
 class RollbackRecoveryTest : public OrchestratorTest, public ::testing::WithParamInterface<v1::FlipStep> {};
 
 TEST_P(RollbackRecoveryTest, RestartInsideTheRollbackUndoesOrFinishes) {
